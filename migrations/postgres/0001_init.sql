@@ -1,0 +1,84 @@
+-- gptauth schema. Times are Unix seconds (BIGINT) in both dialects, so SQL compares them alike.
+CREATE TABLE users (
+    id             UUID PRIMARY KEY,
+    email          TEXT NOT NULL UNIQUE,
+    name           TEXT,
+    password_hash  TEXT NOT NULL,
+    is_admin       BOOLEAN NOT NULL DEFAULT FALSE,
+    disabled_at    BIGINT,
+    created_at     BIGINT NOT NULL
+);
+
+CREATE TABLE clients (
+    client_id      TEXT PRIMARY KEY,
+    name           TEXT NOT NULL,
+    secret_hash    TEXT,                 -- SHA-256 of the secret; NULL for a public client
+    scope          TEXT NOT NULL,        -- allowed scopes, also the default for an empty request
+    audience       TEXT,                 -- `aud` of its access tokens; NULL means the issuer
+    created_at     BIGINT NOT NULL
+);
+
+CREATE TABLE client_redirect_uris (
+    client_id      TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    uri            TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    PRIMARY KEY (client_id, uri)
+);
+
+CREATE TABLE auth_codes (
+    code_hash      TEXT PRIMARY KEY,
+    client_id      TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    user_id        UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    redirect_uri   TEXT NOT NULL,
+    scope          TEXT NOT NULL,
+    pkce           TEXT,                 -- oxide-auth's PKCE grant extension, as it stored it
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL
+);
+CREATE INDEX auth_codes_expires_at ON auth_codes (expires_at);
+
+CREATE TABLE refresh_families (
+    id             UUID PRIMARY KEY,
+    client_id      TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    user_id        UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    scope          TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    revoked_at     BIGINT,
+    revoked_reason TEXT
+);
+CREATE INDEX refresh_families_user_client ON refresh_families (user_id, client_id);
+
+CREATE TABLE refresh_tokens (
+    token_hash     TEXT PRIMARY KEY,
+    family_id      UUID NOT NULL REFERENCES refresh_families (id) ON DELETE CASCADE,
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL,
+    rotated_at     BIGINT                -- set when it was exchanged for a successor
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+
+CREATE TABLE consents (
+    user_id        UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id      TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    scope          TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    updated_at     BIGINT NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+
+CREATE TABLE sessions (
+    id_hash        TEXT PRIMARY KEY,     -- SHA-256 of the cookie value
+    user_id        UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at     BIGINT NOT NULL,
+    expires_at     BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+CREATE TABLE signing_keys (
+    kid            TEXT PRIMARY KEY,
+    alg            TEXT NOT NULL,
+    private_der    BYTEA NOT NULL,       -- PKCS#8
+    public_jwk     TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    retired_at     BIGINT
+);

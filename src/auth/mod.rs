@@ -1,0 +1,5 @@
+//! End-user authentication: password hashing, sessions, CSRF tokens.
+
+pub mod csrf;
+pub mod password;
+pub mod session;

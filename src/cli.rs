@@ -1,0 +1,451 @@
+//! The `gptauth` command line: the public contract in DESIGN.md.
+
+use std::io::Read;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::password::hash_blocking;
+use crate::config::Config;
+use crate::crypto;
+use crate::domain::{ClientId, Email, Password, RedirectUri, Scope};
+use crate::startup::Application;
+use crate::store::{ClientRecord, Db, NewClient, NewUser, StoreError};
+use crate::tokens;
+
+/// Scopes a new client gets when `--scope` is not given.
+pub const DEFAULT_SCOPE: &str = "openid profile email";
+
+#[derive(Parser, Debug)]
+#[command(name = "gptauth", version, about = "OAuth 2.0 sign-in for GPT Actions and AI connectors")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage end users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage OAuth clients (one per GPT).
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long, conflicts_with = "password", required_unless_present = "password")]
+        password_stdin: bool,
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user and end their sessions.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Register a client and print the values to paste into the GPT editor.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A redirect URI; repeat for several (register both ChatGPT callback hosts).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Allowed scopes, space-separated; also the default for an empty request.
+        #[arg(long, default_value = DEFAULT_SCOPE)]
+        scope: String,
+        /// `aud` of this client's access tokens (default: the issuer).
+        #[arg(long)]
+        audience: Option<String>,
+        /// A public client (no secret; PKCE).
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace the client's secret (the old one stops working at once).
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client with its codes, tokens and consents.
+    Delete {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register another redirect URI.
+    AddRedirect { id: String, uri: String },
+    /// Unregister a redirect URI.
+    RemoveRedirect { id: String, uri: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List signing keys.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new signing key active; the old ones stay published until their tokens expire.
+    Rotate {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a command. Serving returns when the server stops.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Serve = command {
+        let app = Application::build(config.clone()).await?;
+        tracing::info!(
+            issuer = %config.issuer,
+            bind = %config.bind,
+            port = app.port(),
+            database = app.state().db.backend(),
+            "gptauth is listening"
+        );
+        app.run_until_stopped().await?;
+        return Ok(());
+    }
+    let db = Db::connect(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the database {}", crate::config::redact_url(&config.database_url)))?;
+    let result = match command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Migrate => {
+            println!("migrations applied ({})", db.backend());
+            Ok(())
+        }
+        Command::User(cmd) => user(&db, cmd).await,
+        Command::Client(cmd) => client(&db, &config, cmd).await,
+        Command::Keys(cmd) => keys(&db, cmd).await,
+    };
+    db.close().await;
+    result
+}
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create {
+            email,
+            name,
+            password_stdin,
+            password,
+            admin,
+            json,
+        } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let raw = if password_stdin {
+                let mut buf = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut buf)
+                    .context("reading the password from stdin")?;
+                buf.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                password.unwrap_or_default()
+            };
+            let password = Password::parse(&raw).map_err(|e| anyhow::anyhow!("password: {e}"))?;
+            let hash = tokio::task::spawn_blocking(move || hash_blocking(password.expose()))
+                .await??;
+            let id = Uuid::now_v7();
+            let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
+            match db
+                .insert_user(&NewUser {
+                    id,
+                    email: email.as_ref(),
+                    name,
+                    password_hash: &hash,
+                    is_admin: admin,
+                })
+                .await
+            {
+                Ok(()) => {}
+                Err(StoreError::Duplicate) => bail!("a user with the e-mail {email} exists already"),
+                Err(e) => return Err(e.into()),
+            }
+            let out = json!({ "id": id, "email": email.as_ref(), "name": name, "admin": admin });
+            if json {
+                print_json(&out);
+            } else {
+                println!("created user {email} (id {id}{})", if admin { ", admin" } else { "" });
+            }
+            Ok(())
+        }
+        UserCommand::List { json } => {
+            let users = db.list_users().await?;
+            if json {
+                let list: Vec<Value> = users
+                    .iter()
+                    .map(|u| {
+                        json!({
+                            "id": u.id, "email": u.email, "name": u.name, "admin": u.is_admin,
+                            "disabled": u.disabled_at.is_some(), "created_at": u.created_at,
+                        })
+                    })
+                    .collect();
+                print_json(&Value::Array(list));
+            } else {
+                for u in users {
+                    println!(
+                        "{}  {}{}{}",
+                        u.id,
+                        u.email,
+                        if u.is_admin { "  [admin]" } else { "" },
+                        if u.disabled_at.is_some() { "  [disabled]" } else { "" }
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Disable { email } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            if !db.disable_user(email.as_ref()).await? {
+                bail!("no user with the e-mail {email}");
+            }
+            println!("disabled {email}");
+            Ok(())
+        }
+    }
+}
+
+/// What a builder pastes into the GPT editor.
+fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> Value {
+    let mut out = json!({
+        "client_id": client.client_id,
+        "name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "scope": client.scope,
+        "audience": client.audience.clone().unwrap_or_else(|| config.issuer.to_string()),
+        "public": client.secret_hash.is_none(),
+        "authorization_url": config.issuer.url("/oauth/authorize"),
+        "token_url": config.issuer.url("/oauth/token"),
+        "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
+        "token_endpoint_auth_methods": if client.secret_hash.is_some() { json!(["client_secret_post", "client_secret_basic"]) } else { json!(["none"]) },
+        "created_at": client.created_at,
+    });
+    if let (Some(secret), Some(obj)) = (secret, out.as_object_mut()) {
+        obj.insert("client_secret".into(), json!(secret));
+    }
+    out
+}
+
+fn print_client_human(client: &ClientRecord, secret: Option<&str>, config: &Config) {
+    println!("Client \"{}\"", client.name);
+    println!();
+    println!("Paste into the GPT editor (Authentication → OAuth):");
+    println!("  Client ID:              {}", client.client_id);
+    match secret {
+        Some(s) => println!("  Client Secret:          {s}   (shown once; store it now)"),
+        None if client.secret_hash.is_some() => println!("  Client Secret:          (hidden; rotate-secret makes a new one)"),
+        None => println!("  Client Secret:          (none: public client)"),
+    }
+    println!("  Authorization URL:      {}", config.issuer.url("/oauth/authorize"));
+    println!("  Token URL:              {}", config.issuer.url("/oauth/token"));
+    println!("  Scope:                  {}", client.scope);
+    println!("  Token Exchange Method:  Default (POST request)   (Basic authorization header works too)");
+    println!();
+    println!("Redirect URIs:");
+    for uri in &client.redirect_uris {
+        println!("  {uri}");
+    }
+}
+
+async fn load_client(db: &Db, id: &str) -> anyhow::Result<ClientRecord> {
+    let id = ClientId::parse(id).map_err(|_| anyhow::anyhow!("no client with the ID {id}"))?;
+    db.client(id.as_ref())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no client with the ID {id}"))
+}
+
+async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            scope,
+            audience,
+            public,
+            json,
+        } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                bail!("--name: a client name has 1 to 100 characters");
+            }
+            let mut uris: Vec<String> = Vec::new();
+            for raw in &redirect_uris {
+                let uri = RedirectUri::parse(raw).map_err(|e| anyhow::anyhow!("--redirect-uri: {e}"))?;
+                if !uris.iter().any(|u| u == uri.as_ref()) {
+                    uris.push(uri.to_string());
+                }
+            }
+            let scope = Scope::parse(&scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+            if scope.is_empty() {
+                bail!("--scope: name at least one scope");
+            }
+            if let Some(aud) = &audience {
+                url::Url::parse(aud).map_err(|e| anyhow::anyhow!("--audience: {aud:?} is not an absolute URL ({e})"))?;
+            }
+            let client_id = ClientId::generate();
+            let secret = (!public).then(crypto::random_token);
+            let secret_hash = secret.as_deref().map(crypto::digest);
+            db.insert_client(&NewClient {
+                client_id: client_id.as_ref(),
+                name,
+                secret_hash: secret_hash.as_deref(),
+                scope: &scope.to_string(),
+                audience: audience.as_deref(),
+                redirect_uris: &uris,
+            })
+            .await?;
+            let client = load_client(db, client_id.as_ref()).await?;
+            if json {
+                print_json(&client_json(&client, secret.as_deref(), config));
+            } else {
+                print_client_human(&client, secret.as_deref(), config);
+            }
+            Ok(())
+        }
+        ClientCommand::List { json } => {
+            let clients = db.list_clients().await?;
+            if json {
+                print_json(&Value::Array(
+                    clients.iter().map(|c| client_json(c, None, config)).collect(),
+                ));
+            } else {
+                for c in clients {
+                    println!("{}  {}  ({} redirect URIs)", c.client_id, c.name, c.redirect_uris.len());
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show { id, json } => {
+            let client = load_client(db, &id).await?;
+            if json {
+                print_json(&client_json(&client, None, config));
+            } else {
+                print_client_human(&client, None, config);
+            }
+            Ok(())
+        }
+        ClientCommand::RotateSecret { id, json } => {
+            let client = load_client(db, &id).await?;
+            if client.secret_hash.is_none() {
+                bail!("client {id} is public and has no secret");
+            }
+            let secret = crypto::random_token();
+            db.set_client_secret(&client.client_id, &crypto::digest(&secret)).await?;
+            if json {
+                print_json(&json!({ "client_id": client.client_id, "client_secret": secret }));
+            } else {
+                println!("new secret for {}: {secret}   (shown once)", client.client_id);
+            }
+            Ok(())
+        }
+        ClientCommand::Delete { id, json } => {
+            let client = load_client(db, &id).await?;
+            db.delete_client(&client.client_id).await?;
+            if json {
+                print_json(&json!({ "client_id": client.client_id, "deleted": true }));
+            } else {
+                println!("deleted client {}", client.client_id);
+            }
+            Ok(())
+        }
+        ClientCommand::AddRedirect { id, uri } => {
+            let client = load_client(db, &id).await?;
+            let uri = RedirectUri::parse(&uri).map_err(|e| anyhow::anyhow!("redirect URI: {e}"))?;
+            match db.add_redirect_uri(&client.client_id, uri.as_ref()).await {
+                Ok(()) | Err(StoreError::Duplicate) => {}
+                Err(e) => return Err(e.into()),
+            }
+            println!("{} now accepts {uri}", client.client_id);
+            Ok(())
+        }
+        ClientCommand::RemoveRedirect { id, uri } => {
+            let client = load_client(db, &id).await?;
+            if !db.remove_redirect_uri(&client.client_id, &uri).await? {
+                bail!("{uri} is not registered for client {}", client.client_id);
+            }
+            println!("{} no longer accepts {uri}", client.client_id);
+            Ok(())
+        }
+    }
+}
+
+async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
+    let as_json = |k: &crate::store::KeyRecord| {
+        json!({ "kid": k.kid, "alg": k.alg, "created_at": k.created_at,
+                "retired_at": k.retired_at, "active": k.retired_at.is_none() })
+    };
+    match cmd {
+        KeysCommand::List { json } => {
+            let keys = db.signing_keys().await?;
+            if json {
+                print_json(&Value::Array(keys.iter().map(as_json).collect()));
+            } else {
+                for k in keys {
+                    println!("{}  {}  {}", k.kid, k.alg, if k.retired_at.is_none() { "active" } else { "retired" });
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { json } => {
+            let key = tokens::generate_es256()?;
+            db.rotate_in_key(&key).await?;
+            if json {
+                print_json(&as_json(&key));
+            } else {
+                println!("new signing key {} is active; running servers pick it up within a minute", key.kid);
+            }
+            Ok(())
+        }
+    }
+}

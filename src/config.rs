@@ -1,0 +1,226 @@
+//! Configuration from the environment (and a `.env` file, read by the binary before this runs).
+
+use std::fmt;
+
+use url::Url;
+
+/// Everything gptauth reads from its environment; see `.env.example`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub issuer: Issuer,
+    pub bind: String,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub refresh_grace_seconds: i64,
+    pub code_ttl: i64,
+    pub signup: SignupPolicy,
+    pub log_filter: String,
+}
+
+/// Whether anyone may create an account on `/signup`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignupPolicy {
+    Open,
+    Closed,
+}
+
+/// The public base URL of this server, without a trailing slash (the `iss` of every token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issuer(String);
+
+impl Issuer {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let url = Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("scheme must be http or https, got {:?}", url.scheme()));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("must not carry a query or a fragment (RFC 8414 §2)".into());
+        }
+        if url.host_str().is_none() {
+            return Err("has no host".into());
+        }
+        Ok(Issuer(raw.trim_end_matches('/').to_string()))
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+
+    /// An absolute URL below the issuer, e.g. `url("/oauth/token")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A bad value, reported as one line that names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads from any lookup function (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |var: &'static str, default: &str| -> String {
+            get(var)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let seconds = |var: &'static str, default: i64| -> Result<i64, ConfigError> {
+            let Some(raw) = get(var).filter(|v| !v.trim().is_empty()) else {
+                return Ok(default);
+            };
+            match raw.trim().parse::<i64>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(ConfigError {
+                    var,
+                    message: format!("must be a positive whole number of seconds, got {raw:?}"),
+                }),
+            }
+        };
+
+        let database_url = text("DATABASE_URL", "sqlite://gptauth.db");
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                message: format!(
+                    "unknown scheme in {:?}: use sqlite://FILE or postgres://…",
+                    redact_url(&database_url)
+                ),
+            });
+        }
+        let issuer_raw = text("GPTAUTH_ISSUER", "http://127.0.0.1:8080");
+        let issuer = Issuer::parse(&issuer_raw).map_err(|message| ConfigError {
+            var: "GPTAUTH_ISSUER",
+            message: format!("{message}: {issuer_raw:?}"),
+        })?;
+        let bind = text("GPTAUTH_BIND", "127.0.0.1:8080");
+        if !bind.contains(':') {
+            return Err(ConfigError {
+                var: "GPTAUTH_BIND",
+                message: format!("must be HOST:PORT, got {bind:?}"),
+            });
+        }
+        let signup = match text("GPTAUTH_SIGNUP", "open").to_ascii_lowercase().as_str() {
+            "open" => SignupPolicy::Open,
+            "closed" => SignupPolicy::Closed,
+            other => {
+                return Err(ConfigError {
+                    var: "GPTAUTH_SIGNUP",
+                    message: format!("must be open or closed, got {other:?}"),
+                });
+            }
+        };
+        Ok(Config {
+            database_url,
+            issuer,
+            bind,
+            access_token_ttl: seconds("GPTAUTH_ACCESS_TOKEN_TTL", 3600)?,
+            refresh_token_ttl: seconds("GPTAUTH_REFRESH_TOKEN_TTL", 7_776_000)?,
+            refresh_grace_seconds: seconds("GPTAUTH_REFRESH_GRACE_SECONDS", 30)?,
+            code_ttl: seconds("GPTAUTH_CODE_TTL", 60)?,
+            signup,
+            log_filter: text("RUST_LOG", "info"),
+        })
+    }
+}
+
+/// A database URL with any password replaced, for error messages and logs.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.database_url, "sqlite://gptauth.db");
+        assert_eq!(c.issuer.as_str(), "http://127.0.0.1:8080");
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.access_token_ttl, 3600);
+        assert_eq!(c.refresh_token_ttl, 7_776_000);
+        assert_eq!(c.refresh_grace_seconds, 30);
+        assert_eq!(c.code_ttl, 60);
+        assert_eq!(c.signup, SignupPolicy::Open);
+    }
+
+    #[test]
+    fn a_zero_ttl_names_its_variable() {
+        let err = config(&[("GPTAUTH_CODE_TTL", "0")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_CODE_TTL");
+        assert!(err.to_string().starts_with("GPTAUTH_CODE_TTL: "));
+    }
+
+    #[test]
+    fn an_unknown_database_scheme_is_refused() {
+        let err = config(&[("DATABASE_URL", "mysql://x")]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn an_unparsable_issuer_is_refused() {
+        for bad in ["not a url", "ftp://x.example", "https://x.example/?a=b"] {
+            let err = config(&[("GPTAUTH_ISSUER", bad)]).unwrap_err();
+            assert_eq!(err.var, "GPTAUTH_ISSUER", "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_issuer_loses_its_trailing_slash() {
+        let c = config(&[("GPTAUTH_ISSUER", "https://auth.example.com/")]).unwrap();
+        assert_eq!(c.issuer.as_str(), "https://auth.example.com");
+        assert!(c.issuer.is_https());
+        assert_eq!(
+            c.issuer.url("/oauth/token"),
+            "https://auth.example.com/oauth/token"
+        );
+    }
+
+    #[test]
+    fn a_password_in_a_database_url_is_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

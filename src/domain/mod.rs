@@ -1,0 +1,18 @@
+//! Typed domain values: raw strings stop at the edge, these are what the rest of the code sees.
+
+mod client_id;
+mod email;
+mod password;
+mod redirect_uri;
+mod scope;
+
+pub use client_id::ClientId;
+pub use email::Email;
+pub use password::Password;
+pub use redirect_uri::RedirectUri;
+pub use scope::Scope;
+
+/// Why a raw value was refused; the message is safe to show to the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);

@@ -1,0 +1,97 @@
+use std::fmt;
+
+use url::Url;
+
+use super::ParseError;
+
+/// A registered redirect URI. Kept exactly as registered: matching is by exact string
+/// comparison (RFC 9700 §4.1.3), so no normalisation happens here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Accepts absolute `https` URIs, and `http` only on a loopback host (RFC 8252 §7.3).
+    /// A fragment is never allowed (RFC 6749 §3.1.2).
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        if raw.len() > 2000 {
+            return Err(ParseError("a redirect URI has at most 2000 characters".into()));
+        }
+        let url = Url::parse(raw)
+            .map_err(|e| ParseError(format!("{raw:?} is not an absolute URI ({e})")))?;
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(ParseError(format!(
+                "{raw:?}: a redirect URI must not contain a fragment"
+            )));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) => {}
+            "http" => {
+                return Err(ParseError(format!(
+                    "{raw:?}: plain http is allowed only for loopback hosts; use https"
+                )));
+            }
+            other => {
+                return Err(ParseError(format!(
+                    "{raw:?}: scheme {other:?} is not allowed; use https"
+                )));
+            }
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ParseError(format!("{raw:?} has no host")));
+        }
+        Ok(RedirectUri(raw.to_string()))
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl AsRef<str> for RedirectUri {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chatgpt_callbacks_are_accepted_verbatim() {
+        for ok in [
+            "https://chat.openai.com/aip/g-0123456789abcdef0123456789abcdef01234567/oauth/callback",
+            "https://chatgpt.com/aip/g-abc/oauth/callback",
+            "http://127.0.0.1:9999/cb",
+            "http://localhost/cb",
+        ] {
+            assert_eq!(RedirectUri::parse(ok).unwrap().as_ref(), ok);
+        }
+    }
+
+    #[test]
+    fn unsafe_uris_are_refused() {
+        for bad in [
+            "chatgpt.com/cb",
+            "http://example.com/cb",
+            "https://example.com/cb#frag",
+            "javascript:alert(1)",
+            "ftp://example.com/",
+            "",
+        ] {
+            assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use oxide_auth::primitives::grant::{Extensions, Grant, Value};
+use oxide_auth_async::primitives::Authorizer;
+use uuid::Uuid;
+
+use crate::crypto;
+use crate::store::{CodeRecord, Db};
+
+/// The grant extension oxide-auth's PKCE add-on stores its challenge under.
+const PKCE: &str = "pkce";
+
+/// Authorization codes: 256-bit random, stored as SHA-256, single use, `GPTAUTH_CODE_TTL`
+/// seconds (oxide-auth's own grants last a fixed 10 minutes; ours replace that).
+pub struct DbAuthorizer {
+    db: Db,
+    code_ttl: i64,
+}
+
+impl DbAuthorizer {
+    pub fn new(db: Db, code_ttl: i64) -> Self {
+        DbAuthorizer { db, code_ttl }
+    }
+}
+
+#[async_trait]
+impl Authorizer for DbAuthorizer {
+    async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
+        let user_id = Uuid::parse_str(&grant.owner_id).map_err(|_| ())?;
+        let pkce = grant
+            .extensions
+            .private()
+            .find(|(k, _)| *k == PKCE)
+            .and_then(|(_, v)| v.map(str::to_string));
+        let code = crypto::random_token();
+        let now = crate::store::now();
+        let record = CodeRecord {
+            code_hash: crypto::digest(&code),
+            client_id: grant.client_id.clone(),
+            user_id,
+            redirect_uri: grant.redirect_uri.to_string(),
+            scope: grant.scope.to_string(),
+            pkce,
+            created_at: now,
+            expires_at: now + self.code_ttl,
+        };
+        self.db.insert_code(&record).await.map_err(|e| {
+            tracing::error!(error = %e, "storing an authorization code failed");
+        })?;
+        Ok(code)
+    }
+
+    async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        let record = self
+            .db
+            .take_code(&crypto::digest(code))
+            .await
+            .map_err(|e| tracing::error!(error = %e, "redeeming an authorization code failed"))?;
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let mut extensions = Extensions::new();
+        if let Some(challenge) = record.pkce {
+            extensions.set_raw(PKCE.to_string(), Value::private(Some(challenge)));
+        }
+        Ok(Some(Grant {
+            owner_id: record.user_id.to_string(),
+            client_id: record.client_id,
+            scope: record.scope.parse().map_err(|_| ())?,
+            redirect_uri: record.redirect_uri.parse().map_err(|_| ())?,
+            until: DateTime::<Utc>::from_timestamp(record.expires_at, 0).ok_or(())?,
+            extensions,
+        }))
+    }
+}

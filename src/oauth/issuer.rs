@@ -1,0 +1,196 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use oxide_auth::primitives::grant::{Extensions, Grant};
+use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
+use oxide_auth_async::primitives::Issuer;
+use uuid::Uuid;
+
+use super::endpoint::FlowContext;
+use crate::config::Issuer as IssuerUrl;
+use crate::crypto;
+use crate::startup::AppState;
+use crate::store::{Db, Rotation};
+use crate::tokens::{AccessClaims, Keys, sign_access_token};
+
+/// JWT access tokens (RFC 9068) and opaque refresh tokens rotated within a family.
+pub struct JwtIssuer {
+    db: Db,
+    keys: Keys,
+    issuer: IssuerUrl,
+    access_ttl: i64,
+    refresh_ttl: i64,
+    grace: i64,
+    ctx: FlowContext,
+}
+
+impl JwtIssuer {
+    pub fn new(state: &AppState, ctx: FlowContext) -> Self {
+        JwtIssuer {
+            db: state.db.clone(),
+            keys: state.keys.clone(),
+            issuer: state.config.issuer.clone(),
+            access_ttl: state.config.access_token_ttl,
+            refresh_ttl: state.config.refresh_token_ttl,
+            grace: state.config.refresh_grace_seconds,
+            ctx,
+        }
+    }
+
+    fn access_token(&self, grant: &Grant) -> Result<(String, DateTime<Utc>), ()> {
+        let now = crate::store::now();
+        let audience = self
+            .ctx
+            .lock()
+            .client
+            .as_ref()
+            .filter(|c| c.client_id == grant.client_id)
+            .and_then(|c| c.audience.clone())
+            .unwrap_or_else(|| self.issuer.to_string());
+        let claims = AccessClaims {
+            iss: self.issuer.to_string(),
+            sub: grant.owner_id.clone(),
+            aud: audience,
+            exp: now + self.access_ttl,
+            iat: now,
+            jti: Uuid::now_v7().to_string(),
+            client_id: grant.client_id.clone(),
+            scope: grant.scope.to_string(),
+        };
+        let token = sign_access_token(&self.keys.current(), &claims)
+            .map_err(|e| tracing::error!(error = %e, "signing an access token failed"))?;
+        let until = DateTime::<Utc>::from_timestamp(claims.exp, 0).ok_or(())?;
+        Ok((token, until))
+    }
+
+    fn storage_failed(&self, what: &str, e: impl std::fmt::Display) {
+        tracing::error!(error = %e, "{what} failed");
+        self.ctx.lock().storage_failed = true;
+    }
+}
+
+#[async_trait]
+impl Issuer for JwtIssuer {
+    async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
+        let user_id = Uuid::parse_str(&grant.owner_id).map_err(|_| ())?;
+        let (token, until) = self.access_token(&grant)?;
+        let refresh = crypto::random_token();
+        self.db
+            .create_refresh_family(
+                Uuid::now_v7(),
+                &grant.client_id,
+                user_id,
+                &grant.scope.to_string(),
+                &crypto::digest(&refresh),
+                crate::store::now() + self.refresh_ttl,
+            )
+            .await
+            .map_err(|e| self.storage_failed("storing a refresh token", e))?;
+        Ok(IssuedToken {
+            token,
+            refresh: Some(refresh),
+            until,
+            token_type: TokenType::Bearer,
+        })
+    }
+
+    async fn refresh(&mut self, old: &str, grant: Grant) -> Result<RefreshedToken, ()> {
+        let successor = crypto::random_token();
+        let outcome = self
+            .db
+            .rotate_refresh(
+                &crypto::digest(old),
+                &crypto::digest(&successor),
+                self.grace,
+                // Sliding lifetime: each rotation starts a new period.
+                crate::store::now() + self.refresh_ttl,
+            )
+            .await
+            .map_err(|e| self.storage_failed("rotating a refresh token", e))?;
+        match outcome {
+            Rotation::Rotated | Rotation::WithinGrace => {}
+            Rotation::Reused => {
+                tracing::warn!(
+                    target: "security",
+                    client_id = %grant.client_id,
+                    "refresh token reused after rotation: family revoked"
+                );
+                self.ctx.lock().grant_rejected = true;
+                return Err(());
+            }
+            Rotation::Invalid => {
+                self.ctx.lock().grant_rejected = true;
+                return Err(());
+            }
+        }
+        let (token, until) = self.access_token(&grant)?;
+        Ok(RefreshedToken {
+            token,
+            refresh: Some(successor),
+            until,
+            token_type: TokenType::Bearer,
+        })
+    }
+
+    async fn recover_token(&mut self, token: &str) -> Result<Option<Grant>, ()> {
+        let keys = self.keys.current();
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return Ok(None);
+        };
+        let Some(key) = header.kid.as_ref().and_then(|k| keys.decoding.get(k)) else {
+            return Ok(None);
+        };
+        let mut validation = jsonwebtoken::Validation::new(keys.alg);
+        validation.set_issuer(&[self.issuer.as_str()]);
+        validation.validate_aud = false;
+        let Ok(data) = jsonwebtoken::decode::<AccessClaims>(token, key, &validation) else {
+            return Ok(None);
+        };
+        let c = data.claims;
+        Ok(Some(Grant {
+            owner_id: c.sub,
+            client_id: c.client_id,
+            scope: c.scope.parse().map_err(|_| ())?,
+            redirect_uri: self.issuer.as_str().parse().map_err(|_| ())?,
+            until: DateTime::<Utc>::from_timestamp(c.exp, 0).ok_or(())?,
+            extensions: Extensions::new(),
+        }))
+    }
+
+    async fn recover_refresh(&mut self, token: &str) -> Result<Option<Grant>, ()> {
+        let found = self
+            .db
+            .find_refresh(&crypto::digest(token))
+            .await
+            .map_err(|e| self.storage_failed("reading a refresh token", e))?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let now = crate::store::now();
+        if found.family_revoked_at.is_some() || found.expires_at <= now {
+            return Ok(None);
+        }
+        if let Some(rotated) = found.rotated_at {
+            if now - rotated > self.grace {
+                // Reuse of a rotated token: someone holds a copy (RFC 9700 §4.14.2).
+                tracing::warn!(
+                    target: "security",
+                    client_id = %found.client_id,
+                    "refresh token reused after rotation: family revoked"
+                );
+                self.db
+                    .revoke_refresh_family(found.family_id, "refresh token reused")
+                    .await
+                    .map_err(|e| self.storage_failed("revoking a refresh family", e))?;
+                return Ok(None);
+            }
+        }
+        Ok(Some(Grant {
+            owner_id: found.user_id.to_string(),
+            client_id: found.client_id,
+            scope: found.scope.parse().map_err(|_| ())?,
+            redirect_uri: self.issuer.as_str().parse().map_err(|_| ())?,
+            until: DateTime::<Utc>::from_timestamp(found.expires_at, 0).ok_or(())?,
+            extensions: Extensions::new(),
+        }))
+    }
+}

@@ -1,0 +1,13 @@
+//! The protocol core: oxide-auth's flows over our storage, with adapters that make its
+//! behaviour match RFC 6749 where its defaults differ.
+
+mod authorizer;
+mod endpoint;
+mod issuer;
+mod registrar;
+pub mod request;
+mod solicitor;
+
+pub use endpoint::{FlowContext, OAuthEndpoint};
+pub use request::{ParamError, Params, ProtocolRequest, ProtocolResponse};
+pub use solicitor::{ConsentView, Solicitor};

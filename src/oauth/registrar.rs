@@ -1,0 +1,123 @@
+use std::borrow::Cow;
+
+use async_trait::async_trait;
+use oxide_auth::primitives::registrar::{
+    BoundClient, ClientUrl, ExactUrl, PreGrant, RegisteredUrl, RegistrarError,
+};
+use oxide_auth::primitives::scope::Scope as OxideScope;
+use oxide_auth_async::primitives::Registrar;
+
+use super::endpoint::FlowContext;
+use crate::crypto;
+use crate::domain::Scope;
+use crate::store::{ClientRecord, Db};
+
+/// Clients from the database. Redirect URIs match exactly; secrets compare as SHA-256 digests
+/// in constant time.
+pub struct DbRegistrar {
+    db: Db,
+    ctx: FlowContext,
+}
+
+impl DbRegistrar {
+    pub fn new(db: Db, ctx: FlowContext) -> Self {
+        DbRegistrar { db, ctx }
+    }
+
+    /// The client of this flow: the one loaded already, or from the database.
+    async fn client(&self, client_id: &str) -> Result<ClientRecord, RegistrarError> {
+        if let Some(c) = self.ctx.lock().client.as_ref().filter(|c| c.client_id == client_id) {
+            return Ok(c.clone());
+        }
+        let client = self.db.client(client_id).await.map_err(|e| {
+            tracing::error!(error = %e, "client lookup failed");
+            self.ctx.lock().storage_failed = true;
+            RegistrarError::PrimitiveError
+        })?;
+        let client = client.ok_or(RegistrarError::Unspecified)?;
+        self.ctx.lock().client = Some(client.clone());
+        Ok(client)
+    }
+}
+
+#[async_trait]
+impl Registrar for DbRegistrar {
+    async fn bound_redirect<'a>(
+        &self,
+        bound: ClientUrl<'a>,
+    ) -> Result<BoundClient<'a>, RegistrarError> {
+        let client = self.client(&bound.client_id).await?;
+        let chosen = match &bound.redirect_uri {
+            // Exact string comparison (RFC 9700 §4.1.3).
+            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => {
+                uri.as_ref().clone()
+            }
+            Some(_) => return Err(RegistrarError::Unspecified),
+            // Omitted: allowed only when exactly one is registered (RFC 6749 §3.1.2.3).
+            None => match client.redirect_uris.as_slice() {
+                [only] => ExactUrl::new(only.clone()).map_err(|_| RegistrarError::Unspecified)?,
+                _ => return Err(RegistrarError::Unspecified),
+            },
+        };
+        Ok(BoundClient {
+            client_id: bound.client_id,
+            redirect_uri: Cow::Owned(RegisteredUrl::Exact(chosen)),
+        })
+    }
+
+    async fn negotiate<'a>(
+        &self,
+        bound: BoundClient<'a>,
+        requested: Option<OxideScope>,
+    ) -> Result<PreGrant, RegistrarError> {
+        let client = self.client(&bound.client_id).await?;
+        let allowed = Scope::parse(&client.scope).map_err(|_| RegistrarError::PrimitiveError)?;
+        let granted = match requested {
+            // No scope (or an empty one, dropped at the edge): the client's default scopes.
+            None => allowed,
+            Some(req) => {
+                let req = Scope::parse(&req.to_string()).map_err(|_| RegistrarError::Unspecified)?;
+                if !allowed.contains_all(&req) {
+                    return Err(RegistrarError::Unspecified);
+                }
+                req
+            }
+        };
+        let scope = to_oxide(&granted).ok_or(RegistrarError::Unspecified)?;
+        Ok(PreGrant {
+            client_id: bound.client_id.into_owned(),
+            redirect_uri: bound.redirect_uri.into_owned(),
+            scope,
+        })
+    }
+
+    async fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
+        let client = match self.db.client_credentials(client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(RegistrarError::Unspecified),
+            Err(e) => {
+                tracing::error!(error = %e, "client lookup failed");
+                self.ctx.lock().storage_failed = true;
+                return Err(RegistrarError::PrimitiveError);
+            }
+        };
+        let authenticated = match (&client.secret_hash, passphrase) {
+            (Some(stored), Some(given)) => {
+                let given = String::from_utf8_lossy(given);
+                crypto::constant_time_eq(crypto::digest(&given).as_bytes(), stored.as_bytes())
+            }
+            (None, None) => true,
+            _ => false,
+        };
+        if !authenticated {
+            return Err(RegistrarError::Unspecified);
+        }
+        self.ctx.lock().client = Some(client);
+        Ok(())
+    }
+}
+
+/// oxide-auth's scope type cannot hold the empty set; a client with no scopes gets none.
+pub(crate) fn to_oxide(scope: &Scope) -> Option<OxideScope> {
+    scope.to_string().parse().ok()
+}

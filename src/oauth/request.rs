@@ -1,0 +1,245 @@
+//! Our own oxide-auth request and response types: parameters are parsed once at the edge
+//! (duplicates refused, RFC 6749 §3.1), and the response keeps its status, location and body
+//! visible so the edge can shape it into RFC errors and add headers.
+
+use std::borrow::Cow;
+
+use oxide_auth::endpoint::{NormalizedParameter, QueryParameter, WebRequest, WebResponse};
+use url::Url;
+
+/// Parameters of a query string or form body, each name at most once.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("the request is not valid form encoding")]
+    Malformed,
+    #[error("parameter {0:?} appears more than once")]
+    Repeated(String),
+    #[error("the request is too large")]
+    TooLarge,
+}
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
+    pub fn parse(raw: &[u8]) -> Result<Self, ParamError> {
+        if raw.len() > 16 * 1024 {
+            return Err(ParamError::TooLarge);
+        }
+        // Bad UTF-8 after percent-decoding is refused rather than replaced.
+        let mut pairs = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(raw) {
+            if matches!(k, Cow::Owned(ref s) if s.contains('\u{FFFD}'))
+                || matches!(v, Cow::Owned(ref s) if s.contains('\u{FFFD}'))
+            {
+                return Err(ParamError::Malformed);
+            }
+            pairs.push((k.into_owned(), v.into_owned()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (k, _) in &pairs {
+            if !seen.insert(k.as_str()) {
+                return Err(ParamError::Repeated(k.clone()));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value, treating an empty one as absent.
+    pub fn non_empty(&self, key: &str) -> Option<&str> {
+        self.get(key).filter(|v| !v.is_empty())
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<String> {
+        let idx = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.remove(idx).1)
+    }
+
+    pub fn insert(&mut self, key: &str, value: &str) {
+        self.remove(key);
+        self.0.push((key.to_string(), value.to_string()));
+    }
+
+    /// Re-encodes as a query string.
+    pub fn to_query(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.0.iter())
+            .finish()
+    }
+
+    fn normalized(&self) -> NormalizedParameter {
+        self.0.iter().cloned().collect()
+    }
+}
+
+/// A request as oxide-auth sees it.
+pub struct ProtocolRequest {
+    query: NormalizedParameter,
+    body: NormalizedParameter,
+    authorization: Option<String>,
+}
+
+impl ProtocolRequest {
+    /// An authorization-endpoint request (parameters in the query).
+    pub fn authorization(query: &Params) -> Self {
+        ProtocolRequest {
+            query: query.normalized(),
+            body: NormalizedParameter::new(),
+            authorization: None,
+        }
+    }
+
+    /// A token-endpoint request: the form body and a normalised `Authorization: Basic` header.
+    pub fn token(body: &Params, basic: Option<String>) -> Self {
+        ProtocolRequest {
+            query: NormalizedParameter::new(),
+            body: body.normalized(),
+            authorization: basic,
+        }
+    }
+}
+
+/// Errors of the request/response plumbing (never the client's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum PlumbingError {
+    #[error("response could not be encoded")]
+    Encoding,
+    #[error("storage failed")]
+    Storage,
+}
+
+impl WebRequest for ProtocolRequest {
+    type Error = PlumbingError;
+    type Response = ProtocolResponse;
+
+    fn query(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, Self::Error> {
+        Ok(Cow::Borrowed(&self.query as &dyn QueryParameter))
+    }
+
+    fn urlbody(&mut self) -> Result<Cow<'_, dyn QueryParameter + 'static>, Self::Error> {
+        Ok(Cow::Borrowed(&self.body as &dyn QueryParameter))
+    }
+
+    fn authheader(&mut self) -> Result<Option<Cow<'_, str>>, Self::Error> {
+        Ok(self.authorization.as_deref().map(Cow::Borrowed))
+    }
+}
+
+/// What oxide-auth answered, kept inspectable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub www_authenticate: Option<String>,
+    pub content_type: Option<&'static str>,
+    pub body: Option<String>,
+}
+
+impl ProtocolResponse {
+    pub fn ok() -> Self {
+        ProtocolResponse {
+            status: 200,
+            location: None,
+            www_authenticate: None,
+            content_type: None,
+            body: None,
+        }
+    }
+
+    /// A 302 to a path on this server.
+    pub fn see_other(location: String) -> Self {
+        ProtocolResponse {
+            status: 302,
+            location: Some(location),
+            ..Self::ok()
+        }
+    }
+
+    pub fn html(body: String) -> Self {
+        ProtocolResponse {
+            content_type: Some("text/html; charset=utf-8"),
+            body: Some(body),
+            ..Self::ok()
+        }
+    }
+}
+
+impl WebResponse for ProtocolResponse {
+    type Error = PlumbingError;
+
+    fn ok(&mut self) -> Result<(), Self::Error> {
+        self.status = 200;
+        Ok(())
+    }
+
+    fn redirect(&mut self, url: Url) -> Result<(), Self::Error> {
+        self.status = 302;
+        self.location = Some(url.to_string());
+        Ok(())
+    }
+
+    fn client_error(&mut self) -> Result<(), Self::Error> {
+        self.status = 400;
+        Ok(())
+    }
+
+    fn unauthorized(&mut self, header_value: &str) -> Result<(), Self::Error> {
+        self.status = 401;
+        self.www_authenticate = Some(header_value.to_string());
+        Ok(())
+    }
+
+    fn body_text(&mut self, text: &str) -> Result<(), Self::Error> {
+        self.content_type = Some("text/plain; charset=utf-8");
+        self.body = Some(text.to_string());
+        Ok(())
+    }
+
+    fn body_json(&mut self, data: &str) -> Result<(), Self::Error> {
+        self.content_type = Some("application/json");
+        self.body = Some(data.to_string());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(
+            Params::parse(b"a=1&b=2&a=3").unwrap_err(),
+            ParamError::Repeated("a".into())
+        );
+    }
+
+    #[test]
+    fn values_are_decoded_and_reencoded() {
+        let p = Params::parse(b"redirect_uri=https%3A%2F%2Fx.example%2Fcb&scope=a+b").unwrap();
+        assert_eq!(p.get("redirect_uri"), Some("https://x.example/cb"));
+        assert_eq!(p.get("scope"), Some("a b"));
+        let again = Params::parse(p.to_query().as_bytes()).unwrap();
+        assert_eq!(again.get("scope"), Some("a b"));
+    }
+
+    #[test]
+    fn empty_values_can_be_treated_as_absent() {
+        let p = Params::parse(b"scope=").unwrap();
+        assert_eq!(p.get("scope"), Some(""));
+        assert_eq!(p.non_empty("scope"), None);
+    }
+
+    #[test]
+    fn bad_utf8_is_refused() {
+        assert_eq!(Params::parse(b"a=%FF").unwrap_err(), ParamError::Malformed);
+    }
+}

@@ -1,0 +1,104 @@
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use oxide_auth::endpoint::{OwnerConsent, Solicitation};
+use oxide_auth_async::endpoint::OwnerSolicitor;
+
+use super::request::{ProtocolRequest, ProtocolResponse};
+use crate::domain::Scope;
+use crate::store::{Db, UserRecord};
+
+/// What the consent page shows: filled in by the flow after it validated the request.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentView {
+    pub scope: String,
+    pub redirect_uri: String,
+}
+
+/// Decides the resource owner's part of an authorization request. The HTTP handlers know the
+/// session and the form; oxide-auth calls this once the request itself has been validated.
+pub enum Solicitor {
+    /// `GET /oauth/authorize`: sign in first, ask for consent unless it was given before.
+    Authorize {
+        user: Option<UserRecord>,
+        db: Db,
+        /// The authorization request's query, to come back to after login or consent.
+        query: String,
+    },
+    /// `GET /consent`: the handler renders the page from `view`.
+    ShowConsent { view: Arc<Mutex<Option<ConsentView>>> },
+    /// `POST /consent`: the user chose.
+    Decide { user: UserRecord, allow: bool, db: Db },
+}
+
+#[async_trait]
+impl OwnerSolicitor<ProtocolRequest> for Solicitor {
+    async fn check_consent(
+        &mut self,
+        _req: &mut ProtocolRequest,
+        solicitation: Solicitation<'_>,
+    ) -> OwnerConsent<ProtocolResponse> {
+        let pre_grant = solicitation.pre_grant();
+        let requested = Scope::parse(&pre_grant.scope.to_string()).unwrap_or_default();
+        match self {
+            Solicitor::Authorize { user: None, query, .. } => {
+                let next = format!("/oauth/authorize?{query}");
+                let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+                OwnerConsent::InProgress(ProtocolResponse::see_other(format!("/login?next={next}")))
+            }
+            Solicitor::Authorize {
+                user: Some(user),
+                db,
+                query,
+            } => match db.consent(user.id, &pre_grant.client_id).await {
+                Ok(Some(given))
+                    if Scope::parse(&given).is_ok_and(|g| g.contains_all(&requested)) =>
+                {
+                    OwnerConsent::Authorized(user.id.to_string())
+                }
+                Ok(_) => OwnerConsent::InProgress(ProtocolResponse::see_other(format!(
+                    "/consent?{query}"
+                ))),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading consent failed");
+                    OwnerConsent::Error(super::request::PlumbingError::Storage)
+                }
+            },
+            Solicitor::ShowConsent { view } => {
+                *view.lock().unwrap_or_else(|e| e.into_inner()) = Some(ConsentView {
+                    scope: requested.to_string(),
+                    redirect_uri: pre_grant.redirect_uri.to_string(),
+                });
+                OwnerConsent::InProgress(ProtocolResponse::ok())
+            }
+            Solicitor::Decide {
+                allow: false, ..
+            } => OwnerConsent::Denied,
+            Solicitor::Decide {
+                user,
+                allow: true,
+                db,
+            } => {
+                // Remember the union of what was granted before and now.
+                let previous = db
+                    .consent(user.id, &pre_grant.client_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|s| Scope::parse(&s).ok())
+                    .unwrap_or_default();
+                let merged = Scope::parse(&format!("{previous} {requested}")).unwrap_or(requested);
+                match db
+                    .save_consent(user.id, &pre_grant.client_id, &merged.to_string())
+                    .await
+                {
+                    Ok(()) => OwnerConsent::Authorized(user.id.to_string()),
+                    Err(e) => {
+                        tracing::error!(error = %e, "saving consent failed");
+                        OwnerConsent::Error(super::request::PlumbingError::Storage)
+                    }
+                }
+            }
+        }
+    }
+}

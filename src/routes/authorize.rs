@@ -1,0 +1,158 @@
+//! `GET /oauth/authorize`: the popup's first page.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
+
+use super::pages::{ErrorPage, error_page, render};
+use crate::auth::session;
+use crate::domain::ClientId;
+use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse, Solicitor};
+use crate::startup::AppState;
+use crate::store::ClientRecord;
+
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (client, params) = match checked_request(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let user = match session::current_user(&req, &state.db).await {
+        Ok(u) => u,
+        Err(e) => return unavailable(e),
+    };
+    let solicitor = Solicitor::Authorize {
+        user,
+        db: state.db.clone(),
+        query: params.to_query(),
+    };
+    run(&state, client, &params, solicitor).await
+}
+
+/// Validates what must be right before anything may be sent to the redirect URI: the client
+/// and the exact redirect URI. Failures are pages, never redirects (RFC 6749 §4.1.2.1).
+pub async fn checked_request(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<(ClientRecord, Params), HttpResponse> {
+    let mut params = Params::parse(req.query_string().as_bytes()).map_err(|e| {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in request",
+            format!("The sign-in request is malformed: {e}."),
+        )
+    })?;
+    let Some(raw_id) = params.non_empty("client_id") else {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in request",
+            "The sign-in request names no client (client_id is missing).".into(),
+        ));
+    };
+    let unknown = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "Unknown client",
+            format!("No client with the ID \u{201c}{raw_id}\u{201d} is registered here. Check the Client ID in the GPT's OAuth settings."),
+        )
+    };
+    let client_id = ClientId::parse(raw_id).map_err(|_| unknown())?;
+    let client = match state.db.client(client_id.as_ref()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(unknown()),
+        Err(e) => return Err(unavailable(e)),
+    };
+    match params.get("redirect_uri") {
+        Some(tried) if !client.redirect_uris.iter().any(|r| r == tried) => {
+            tracing::warn!(
+                target: "security",
+                client_id = %client.client_id,
+                "redirect_uri mismatch"
+            );
+            return Err(render(
+                StatusCode::BAD_REQUEST,
+                &ErrorPage {
+                    title: "Redirect URI not registered".into(),
+                    message: format!(
+                        "The client \u{201c}{}\u{201d} asked to return to a URI that is not registered for it. \
+                         If you built this GPT, add this exact URI to the client (ChatGPT changes it when the action's OAuth settings are edited):",
+                        client.name
+                    ),
+                    tried: Some(tried.to_string()),
+                },
+                Vec::new(),
+            ));
+        }
+        Some(_) => {}
+        None if client.redirect_uris.len() == 1 => {}
+        None => {
+            return Err(error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid sign-in request",
+                "The request has no redirect_uri and the client has several registered: it must name one.".into(),
+            ));
+        }
+    }
+    // ChatGPT sends `scope=` when the builder left Scope empty: that means the default scopes.
+    if params.get("scope") == Some("") {
+        params.remove("scope");
+    }
+    Ok((client, params))
+}
+
+/// Runs oxide-auth's authorization flow and turns its answer into a response.
+pub async fn run(
+    state: &AppState,
+    client: ClientRecord,
+    params: &Params,
+    solicitor: Solicitor,
+) -> HttpResponse {
+    let endpoint = OAuthEndpoint::new(state, FlowContext::with_client(client), Some(solicitor));
+    let result = match AuthorizationFlow::prepare(endpoint) {
+        Ok(mut flow) => flow.execute(ProtocolRequest::authorization(params)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(resp) => respond(resp, state),
+        Err(e) => {
+            tracing::error!(error = %e, "authorization flow failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The sign-in service could not complete the request. Please try again in a moment.".into(),
+            )
+        }
+    }
+}
+
+/// Converts the flow's answer; redirects to the client get `iss` (RFC 9207 §2).
+pub fn respond(resp: ProtocolResponse, state: &AppState) -> HttpResponse {
+    let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut out = HttpResponse::build(status);
+    out.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(location) = resp.location {
+        let location = match url::Url::parse(&location) {
+            Ok(mut url) => {
+                url.query_pairs_mut()
+                    .append_pair("iss", state.config.issuer.as_str());
+                url.to_string()
+            }
+            // A path on this server (login, consent).
+            Err(_) => location,
+        };
+        out.insert_header((header::LOCATION, location));
+    }
+    if let Some(ct) = resp.content_type {
+        out.insert_header((header::CONTENT_TYPE, ct));
+    }
+    out.body(resp.body.unwrap_or_default())
+}
+
+pub fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "storage failed");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The sign-in service could not reach its database. Please try again in a moment.".into(),
+    )
+}

@@ -1,0 +1,107 @@
+//! `GET /consent` shows what the client asks for; `POST /consent` records Allow or Deny.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use serde::Deserialize;
+
+use super::authorize::{checked_request, run, unavailable};
+use super::pages::{ConsentPage, error_page, render};
+use crate::auth::{csrf, session};
+use crate::oauth::Solicitor;
+use crate::startup::AppState;
+
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let (client, params) = match checked_request(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let user = match session::current_user(&req, &state.db).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return to_login(&params.to_query()),
+        Err(e) => return unavailable(e),
+    };
+    let view = Arc::new(Mutex::new(None));
+    let solicitor = Solicitor::ShowConsent { view: view.clone() };
+    let (client_name, client_id) = (client.name.clone(), client.client_id.clone());
+    let resp = run(&state, client, &params, solicitor).await;
+    let shown = view.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let Some(view) = shown else {
+        // The flow answered on its own (an error redirect to the client, or an error page).
+        return resp;
+    };
+    let (csrf_token, cookie) = csrf::token_for(&req, state.config.issuer.is_https());
+    let redirect_host = url::Url::parse(&view.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &ConsentPage {
+            csrf_token,
+            client_name,
+            client_id,
+            user_email: user.email,
+            scopes: view.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            redirect_host,
+            query: params.to_query(),
+        },
+        cookie.into_iter().collect(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct Decision {
+    csrf_token: String,
+    decision: String,
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<Decision>,
+) -> HttpResponse {
+    let (client, params) = match checked_request(&req, &state).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    if !csrf::verify(&req, &form.csrf_token) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Form expired",
+            "This form has expired. Go back to ChatGPT and sign in again.".into(),
+        );
+    }
+    let user = match session::current_user(&req, &state.db).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return to_login(&params.to_query()),
+        Err(e) => return unavailable(e),
+    };
+    let allow = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid choice",
+                "Choose Allow or Deny.".into(),
+            );
+        }
+    };
+    let solicitor = Solicitor::Decide {
+        user,
+        allow,
+        db: state.db.clone(),
+    };
+    run(&state, client, &params, solicitor).await
+}
+
+fn to_login(query: &str) -> HttpResponse {
+    let next = format!("/oauth/authorize?{query}");
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/login?next={next}")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}

@@ -1,0 +1,40 @@
+//! The HTTP edge: thin handlers that parse, call one function, and map the result.
+
+mod authorize;
+mod consent;
+mod health;
+mod home;
+mod login;
+mod logout;
+mod pages;
+mod signup;
+mod token;
+mod well_known;
+
+use actix_web::web;
+
+/// The whole route table.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(well_known::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(well_known::metadata),
+        )
+        .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
+        .route("/oauth/authorize", web::get().to(authorize::get))
+        .route("/oauth/token", web::post().to(token::post))
+        .route("/login", web::get().to(login::get))
+        .route("/login", web::post().to(login::post))
+        .route("/signup", web::get().to(signup::get))
+        .route("/signup", web::post().to(signup::post))
+        .route("/consent", web::get().to(consent::get))
+        .route("/consent", web::post().to(consent::post))
+        .route("/logout", web::post().to(logout::post))
+        .route("/", web::get().to(home::get))
+        .route("/static/style.css", web::get().to(pages::stylesheet));
+}

@@ -1,0 +1,135 @@
+//! Page templates and the helpers that turn them into responses.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, http::header};
+use askama::Template;
+
+/// Renders a page with `Cache-Control: no-store` (login, consent and errors carry
+/// request-specific data) and any cookies to set.
+pub fn render(status: StatusCode, page: &impl Template, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+    match page.render() {
+        Ok(html) => {
+            let mut resp = HttpResponse::build(status);
+            resp.insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+                .insert_header((header::CACHE_CONTROL, "no-store"));
+            for c in cookies {
+                resp.cookie(c);
+            }
+            resp.body(html)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            HttpResponse::InternalServerError()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body("internal error")
+        }
+    }
+}
+
+/// An error page: never a redirect, so an unverified client or URI cannot receive anything.
+pub fn error_page(status: StatusCode, title: &str, message: String) -> HttpResponse {
+    render(
+        status,
+        &ErrorPage {
+            title: title.to_string(),
+            message,
+            tried: None,
+        },
+        Vec::new(),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    /// The redirect URI that was tried, shown so a builder can register it.
+    pub tried: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub csrf_token: String,
+    pub next: String,
+    pub email: String,
+    pub error: Option<String>,
+    pub signup_open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub struct SignupPage {
+    pub csrf_token: String,
+    pub next: String,
+    pub email: String,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    pub csrf_token: String,
+    pub client_name: String,
+    pub client_id: String,
+    pub user_email: String,
+    pub scopes: Vec<String>,
+    pub redirect_host: String,
+    pub query: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub csrf_token: String,
+    pub user_email: Option<String>,
+}
+
+pub async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/style.css"))
+}
+
+/// Where to go after login or sign-up: only back into an authorization request, or home.
+/// Anything else (another host, `//`, a backslash) is an open redirect and is dropped.
+pub fn safe_next(raw: Option<&str>) -> String {
+    match raw {
+        Some(n)
+            if n.starts_with("/oauth/authorize?")
+                && !n.contains('\\')
+                && !n.contains("\r")
+                && !n.contains("\n") =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_server() {
+        assert_eq!(
+            safe_next(Some("/oauth/authorize?client_id=a")),
+            "/oauth/authorize?client_id=a"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "/oauth/authorize\\x",
+            "/account",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,128 @@
+//! `GET /signup` and `POST /signup`: create an account and sign in.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::authorize::unavailable;
+use super::login::NextQuery;
+use super::pages::{SignupPage, error_page, render, safe_next};
+use crate::auth::{csrf, session};
+use crate::config::SignupPolicy;
+use crate::domain::{Email, Password};
+use crate::startup::AppState;
+use crate::store::{NewUser, StoreError};
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> HttpResponse {
+    if state.config.signup == SignupPolicy::Closed {
+        return closed();
+    }
+    let next = safe_next(query.into_inner().next.as_deref());
+    page(&req, &state, StatusCode::OK, next, String::new(), String::new(), None)
+}
+
+#[derive(Deserialize)]
+pub struct SignupForm {
+    email: String,
+    #[serde(default)]
+    name: String,
+    password: String,
+    csrf_token: String,
+    next: Option<String>,
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SignupForm>,
+) -> HttpResponse {
+    if state.config.signup == SignupPolicy::Closed {
+        return closed();
+    }
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let again = |status, error: String| {
+        page(&req, &state, status, next.clone(), form.email.clone(), form.name.clone(), Some(error))
+    };
+    if !csrf::verify(&req, &form.csrf_token) {
+        return again(StatusCode::BAD_REQUEST, "The form expired. Please try again.".into());
+    }
+    let email = match Email::parse(&form.email) {
+        Ok(e) => e,
+        Err(e) => return again(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let password = match Password::parse(&form.password) {
+        Ok(p) => p,
+        Err(e) => return again(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let name = form.name.trim();
+    if name.chars().count() > 100 {
+        return again(StatusCode::BAD_REQUEST, "A name has at most 100 characters.".into());
+    }
+    let hash = match state.hasher.hash(&password).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(e),
+    };
+    let id = Uuid::now_v7();
+    let new_user = NewUser {
+        id,
+        email: email.as_ref(),
+        name: (!name.is_empty()).then_some(name),
+        password_hash: &hash,
+        is_admin: false,
+    };
+    match state.db.insert_user(&new_user).await {
+        Ok(()) => {}
+        Err(StoreError::Duplicate) => {
+            return again(
+                StatusCode::CONFLICT,
+                "This account could not be created. If you already have one, sign in instead.".into(),
+            );
+        }
+        Err(e) => return unavailable(e),
+    }
+    match session::start(&state.db, id, state.config.issuer.is_https()).await {
+        Ok(cookie) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, next.clone()))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .cookie(cookie)
+            .finish(),
+        Err(e) => unavailable(e),
+    }
+}
+
+fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    next: String,
+    email: String,
+    name: String,
+    error: Option<String>,
+) -> HttpResponse {
+    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
+    render(
+        status,
+        &SignupPage {
+            csrf_token,
+            next,
+            email,
+            name,
+            error,
+        },
+        cookie.into_iter().collect(),
+    )
+}
+
+fn closed() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Sign-up is closed",
+        "New accounts are created by the administrator of this server.".into(),
+    )
+}

@@ -1,0 +1,33 @@
+use actix_web::{HttpResponse, http::header, web};
+use serde_json::json;
+
+use crate::startup::AppState;
+
+/// RFC 8414 authorization server metadata (also served as OpenID discovery). Lists only what
+/// exists.
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    let issuer = &state.config.issuer;
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(json!({
+            "issuer": issuer.as_str(),
+            "authorization_endpoint": issuer.url("/oauth/authorize"),
+            "token_endpoint": issuer.url("/oauth/token"),
+            "jwks_uri": issuer.url("/.well-known/jwks.json"),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": ["openid", "profile", "email"],
+            "subject_types_supported": ["public"],
+            "authorization_response_iss_parameter_supported": true,
+        }))
+}
+
+/// The public keys that verify our access tokens.
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(&state.keys.current().jwks)
+}

@@ -1,0 +1,153 @@
+//! Builds the application: storage, keys, the route table, the listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, NormalizePath, TrailingSlash};
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::password::PasswordHasher;
+use crate::config::Config;
+use crate::routes;
+use crate::store::Db;
+use crate::tokens::Keys;
+
+/// Everything a request handler may need, shared by all workers.
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub keys: Keys,
+    pub hasher: PasswordHasher,
+}
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: Arc<AppState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] crate::tokens::KeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+impl Application {
+    /// Connects to the database (applying migrations), loads or creates the signing key, and
+    /// binds `config.bind` (port 0 picks a free port; read it back with `port()`).
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let db = Db::connect(&config.database_url).await?;
+        let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
+        Self::build_with(config, db, listener).await
+    }
+
+    pub async fn build_with(
+        config: Config,
+        db: Db,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
+        let keys = Keys::load_or_create(&db, config.access_token_ttl).await?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                addr: config.bind.clone(),
+                source,
+            })?
+            .port();
+        let state = Arc::new(AppState {
+            config,
+            db,
+            keys,
+            hasher: PasswordHasher::default(),
+        });
+        let server = run(listener, state.clone()).map_err(|source| StartupError::Bind {
+            addr: state.config.bind.clone(),
+            source,
+        })?;
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until stopped; background upkeep runs beside it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let upkeep = tokio::spawn(upkeep(self.state.clone()));
+        let result = self.server.await;
+        upkeep.abort();
+        result
+    }
+}
+
+/// Periodic work: pick up keys rotated by another instance, drop expired codes.
+async fn upkeep(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state
+            .keys
+            .reload(&state.db, state.config.access_token_ttl)
+            .await
+        {
+            tracing::warn!(error = %e, "reloading signing keys failed");
+        }
+        if let Err(e) = state.db.purge_expired_codes().await {
+            tracing::warn!(error = %e, "purging expired codes failed");
+        }
+    }
+}
+
+fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
+    let hsts = state.config.issuer.is_https();
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        let mut headers = DefaultHeaders::new()
+            .add(("X-Content-Type-Options", "nosniff"))
+            .add(("X-Frame-Options", "DENY"))
+            .add(("Referrer-Policy", "no-referrer"))
+            .add((
+                "Content-Security-Policy",
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ));
+        if hsts {
+            headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));
+        }
+        App::new()
+            .wrap(headers)
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(TracingLogger::default())
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(64 * 1024))
+            .app_data(web::FormConfig::default().limit(64 * 1024))
+            .configure(routes::configure)
+    })
+    .shutdown_timeout(10)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

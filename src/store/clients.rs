@@ -1,0 +1,180 @@
+use super::{Db, Result, StoreError, on_db};
+
+/// A registered OAuth client with its redirect URIs.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub name: String,
+    /// SHA-256 of the secret; `None` for a public client.
+    pub secret_hash: Option<String>,
+    /// Allowed scopes, and the default when a request names none.
+    pub scope: String,
+    pub audience: Option<String>,
+    pub created_at: i64,
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    client_id: String,
+    name: String,
+    secret_hash: Option<String>,
+    scope: String,
+    audience: Option<String>,
+    created_at: i64,
+}
+
+impl ClientRow {
+    fn with_uris(self, redirect_uris: Vec<String>) -> ClientRecord {
+        ClientRecord {
+            client_id: self.client_id,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            scope: self.scope,
+            audience: self.audience,
+            created_at: self.created_at,
+            redirect_uris,
+        }
+    }
+}
+
+pub struct NewClient<'a> {
+    pub client_id: &'a str,
+    pub name: &'a str,
+    pub secret_hash: Option<&'a str>,
+    pub scope: &'a str,
+    pub audience: Option<&'a str>,
+    pub redirect_uris: &'a [String],
+}
+
+impl Db {
+    /// Inserts the client and its redirect URIs in one transaction.
+    pub async fn insert_client(&self, client: &NewClient<'_>) -> Result<()> {
+        let now = super::now();
+        on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO clients (client_id, name, secret_hash, scope, audience, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(client.client_id)
+            .bind(client.name)
+            .bind(client.secret_hash)
+            .bind(client.scope)
+            .bind(client.audience)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_insert)?;
+            for uri in client.redirect_uris {
+                sqlx::query(
+                    "INSERT INTO client_redirect_uris (client_id, uri, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(client.client_id)
+                .bind(uri)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_insert)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The client without its redirect URIs (the token endpoint needs no more).
+    pub async fn client_credentials(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        let row = on_db!(self, |p| sqlx::query_as::<_, ClientRow>(
+            "SELECT client_id, name, secret_hash, scope, audience, created_at \
+             FROM clients WHERE client_id = $1"
+        )
+        .bind(client_id)
+        .fetch_optional(p)
+        .await)?;
+        Ok(row.map(|r| r.with_uris(Vec::new())))
+    }
+
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
+        let Some(client) = self.client_credentials(client_id).await? else {
+            return Ok(None);
+        };
+        let uris = self.redirect_uris(client_id).await?;
+        Ok(Some(ClientRecord {
+            redirect_uris: uris,
+            ..client
+        }))
+    }
+
+    async fn redirect_uris(&self, client_id: &str) -> Result<Vec<String>> {
+        Ok(on_db!(self, |p| sqlx::query_scalar::<_, String>(
+            "SELECT uri FROM client_redirect_uris WHERE client_id = $1 ORDER BY created_at, uri"
+        )
+        .bind(client_id)
+        .fetch_all(p)
+        .await)?)
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
+        let rows = on_db!(self, |p| sqlx::query_as::<_, ClientRow>(
+            "SELECT client_id, name, secret_hash, scope, audience, created_at \
+             FROM clients ORDER BY created_at, client_id"
+        )
+        .fetch_all(p)
+        .await)?;
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in rows {
+            let uris = self.redirect_uris(&row.client_id).await?;
+            clients.push(row.with_uris(uris));
+        }
+        Ok(clients)
+    }
+
+    /// Deletes the client and, by cascade, its codes, refresh tokens and consents.
+    pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
+        let done = on_db!(self, |p| sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
+        let done = on_db!(self, |p| sqlx::query(
+            "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 AND secret_hash IS NOT NULL"
+        )
+        .bind(client_id)
+        .bind(secret_hash)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// `Duplicate` when the URI is registered already.
+    pub async fn add_redirect_uri(&self, client_id: &str, uri: &str) -> Result<()> {
+        on_db!(self, |p| sqlx::query(
+            "INSERT INTO client_redirect_uris (client_id, uri, created_at) VALUES ($1, $2, $3)"
+        )
+        .bind(client_id)
+        .bind(uri)
+        .bind(super::now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(StoreError::from_insert)?;
+        Ok(())
+    }
+
+    pub async fn remove_redirect_uri(&self, client_id: &str, uri: &str) -> Result<bool> {
+        let done = on_db!(self, |p| sqlx::query(
+            "DELETE FROM client_redirect_uris WHERE client_id = $1 AND uri = $2"
+        )
+        .bind(client_id)
+        .bind(uri)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+}

@@ -1,0 +1,58 @@
+use super::{Db, Result, on_db};
+
+/// A signing key pair as stored. The private half never leaves the server.
+#[derive(Clone, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub private_der: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    pub async fn signing_keys(&self) -> Result<Vec<KeyRecord>> {
+        Ok(on_db!(self, |p| sqlx::query_as::<_, KeyRecord>(
+            "SELECT kid, alg, private_der, public_jwk, created_at, retired_at \
+             FROM signing_keys ORDER BY created_at DESC, kid"
+        )
+        .fetch_all(p)
+        .await)?)
+    }
+
+    /// Adds a new active key and retires the others, in one transaction.
+    pub async fn rotate_in_key(&self, key: &KeyRecord) -> Result<()> {
+        on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&key.kid)
+            .bind(&key.alg)
+            .bind(&key.private_der)
+            .bind(&key.public_jwk)
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

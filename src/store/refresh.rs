@@ -1,0 +1,170 @@
+use uuid::Uuid;
+
+use super::{Db, Result, on_db};
+
+/// A refresh token with its family, as presented at the token endpoint.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshLookup {
+    pub family_id: Uuid,
+    pub client_id: String,
+    pub user_id: Uuid,
+    pub scope: String,
+    pub family_revoked_at: Option<i64>,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+}
+
+/// What became of a refresh token presented for rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// First use: it is now rotated and the successor is stored.
+    Rotated,
+    /// Rotated moments ago (parallel refresh): a second successor is stored in the family.
+    WithinGrace,
+    /// Rotated longer ago than the grace window: the family is revoked now.
+    Reused,
+    /// Unknown, or its family is revoked.
+    Invalid,
+}
+
+impl Db {
+    /// Starts a family with its first token, atomically.
+    pub async fn create_refresh_family(
+        &self,
+        family_id: Uuid,
+        client_id: &str,
+        user_id: Uuid,
+        scope: &str,
+        token_hash: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        let now = super::now();
+        on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO refresh_families (id, client_id, user_id, scope, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(family_id)
+            .bind(client_id)
+            .bind(user_id)
+            .bind(scope)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash)
+            .bind(family_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshLookup>> {
+        Ok(on_db!(self, |p| sqlx::query_as::<_, RefreshLookup>(
+            "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, \
+                    f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
+             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+             WHERE t.token_hash = $1"
+        )
+        .bind(token_hash)
+        .fetch_optional(p)
+        .await)?)
+    }
+
+    /// Rotates `old_hash` to `new_hash` in one transaction: the successor exists exactly when
+    /// the answer is `Rotated` or `WithinGrace`. A use after the grace window revokes the family
+    /// (RFC 9700 §4.14.2).
+    pub async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        grace_seconds: i64,
+        new_expires_at: i64,
+    ) -> Result<Rotation> {
+        let now = super::now();
+        let outcome = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let first_use: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE refresh_tokens SET rotated_at = $2 \
+                 WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $2 \
+                   AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
+                 RETURNING family_id",
+            )
+            .bind(old_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (outcome, family) = match first_use {
+                Some(family) => (Rotation::Rotated, Some(family)),
+                None => {
+                    let seen: Option<(Uuid, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
+                        "SELECT t.family_id, t.rotated_at, t.expires_at, f.revoked_at \
+                         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                         WHERE t.token_hash = $1",
+                    )
+                    .bind(old_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match seen {
+                        Some((family, Some(rotated), expires, None))
+                            if now - rotated <= grace_seconds && expires > now =>
+                        {
+                            (Rotation::WithinGrace, Some(family))
+                        }
+                        Some((family, Some(_), _, None)) => {
+                            sqlx::query(
+                                "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+                                 WHERE id = $1 AND revoked_at IS NULL",
+                            )
+                            .bind(family)
+                            .bind(now)
+                            .bind("refresh token reused")
+                            .execute(&mut *tx)
+                            .await?;
+                            (Rotation::Reused, None)
+                        }
+                        _ => (Rotation::Invalid, None),
+                    }
+                }
+            };
+            if let Some(family) = family {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(new_hash)
+                .bind(family)
+                .bind(now)
+                .bind(new_expires_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            outcome
+        });
+        Ok(outcome)
+    }
+
+    /// Revokes a family (and so every refresh token in it).
+    pub async fn revoke_refresh_family(&self, family_id: Uuid, reason: &str) -> Result<()> {
+        on_db!(self, |p| sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+             WHERE id = $1 AND revoked_at IS NULL"
+        )
+        .bind(family_id)
+        .bind(super::now())
+        .bind(reason)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+}

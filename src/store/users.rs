@@ -1,0 +1,94 @@
+use uuid::Uuid;
+
+use super::{Db, Result, StoreError, on_db};
+
+/// A person who signs in. `id` is the `sub` of every token issued for them, forever.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled_at: Option<i64>,
+    pub created_at: i64,
+}
+
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+}
+
+impl Db {
+    /// Fails with `Duplicate` when the e-mail is taken.
+    pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
+        on_db!(self, |p| sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, is_admin, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(user.id)
+        .bind(user.email)
+        .bind(user.name)
+        .bind(user.password_hash)
+        .bind(user.is_admin)
+        .bind(super::now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(StoreError::from_insert)?;
+        Ok(())
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, disabled_at, created_at \
+                           FROM users WHERE email = $1";
+        Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
+            .bind(email)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    pub async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>> {
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, disabled_at, created_at \
+                           FROM users WHERE id = $1";
+        Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
+            .bind(id)
+            .fetch_optional(p)
+            .await)?)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, disabled_at, created_at \
+                           FROM users ORDER BY created_at, email";
+        Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// Disables the account and ends its sessions; false when no such user.
+    pub async fn disable_user(&self, email: &str) -> Result<bool> {
+        let now = super::now();
+        let updated = on_db!(self, |p| sqlx::query(
+            "UPDATE users SET disabled_at = $2 WHERE email = $1 AND disabled_at IS NULL"
+        )
+        .bind(email)
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        on_db!(self, |p| sqlx::query(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)"
+        )
+        .bind(email)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if updated == 0 {
+            return Ok(self.user_by_email(email).await?.is_some());
+        }
+        Ok(true)
+    }
+}
