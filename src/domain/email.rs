@@ -15,6 +15,7 @@ impl Email {
         }
         let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
         if local.is_empty()
+            || local.contains('@')
             || local.len() > 64
             || domain.len() < 3
             || !domain.contains('.')

@@ -1,1 +1,11 @@
+//! Black-box tests: the real server on a random port, a fresh database per test, every
+//! scenario on SQLite and on Postgres. One binary (link time), modules by topic.
 
+mod helpers;
+
+mod authorize;
+mod cli;
+mod discovery;
+mod pages;
+mod refresh;
+mod token;

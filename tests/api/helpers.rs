@@ -1,0 +1,480 @@
+//! Test kit: the real server on a random port with a fresh database, and a client that behaves
+//! like ChatGPT (cookie jar, no automatic redirects).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Once;
+
+use gptauth::Application;
+use gptauth::config::Config;
+use gptauth::store::{Db, NewClient, NewUser};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub const CHATGPT_OPENAI: &str =
+    "https://chat.openai.com/aip/g-0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6/oauth/callback";
+pub const CHATGPT_COM: &str =
+    "https://chatgpt.com/aip/g-0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6/oauth/callback";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend for each scenario.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn scenario($app: $crate::helpers::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite, &[]).await;
+                    scenario(app.expect("sqlite is always available")).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres, &[]).await {
+                        scenario(app).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Like `both_backends!`, with configuration overrides.
+#[macro_export]
+macro_rules! both_backends_with {
+    ($env:expr; $(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn scenario($app: $crate::helpers::TestApp) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite, $env).await;
+                    scenario(app.expect("sqlite is always available")).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres, $env).await {
+                        scenario(app).await
+                    }
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub database_url: String,
+    pub db: Db,
+}
+
+/// A registered confidential client.
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+/// The admin Postgres URL; tests create one database each below it.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database URL, or `None` when Postgres is not reachable outside CI.
+pub async fn fresh_database(backend: Backend) -> Option<String> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("gptauth-test-{}", Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            Some(format!("sqlite://{}", dir.join("gptauth.db").display()))
+        }
+        Backend::Postgres => {
+            let admin = postgres_admin_url();
+            let pool = match sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(std::time::Duration::from_secs(3))
+                .connect(&admin)
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
+                        panic!("Postgres is required in CI but unreachable at {admin}: {e}");
+                    }
+                    warn_postgres_skipped(&admin, &e.to_string());
+                    return None;
+                }
+            };
+            let name = format!("gptauth_test_{}", Uuid::new_v4().simple());
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&pool)
+                .await
+                .expect("create test database");
+            pool.close().await;
+            let mut url = url::Url::parse(&admin).expect("admin url");
+            url.set_path(&name);
+            Some(url.to_string())
+        }
+    }
+}
+
+fn warn_postgres_skipped(admin: &str, error: &str) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Written straight to the process's stderr, past the test harness's capture.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+             !! POSTGRES SKIPPED: {admin} is unreachable ({error}).\n\
+             !! Only the SQLite half of the suite ran. Start Postgres or set\n\
+             !! TEST_POSTGRES_URL; in CI (CI=true) this is a failure.\n\
+             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+        );
+    });
+}
+
+pub async fn spawn_app(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
+    let database_url = fresh_database(backend).await?;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
+    let port = listener.local_addr().expect("local addr").port();
+    let address = format!("http://127.0.0.1:{port}");
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".to_string(), database_url.clone()),
+        ("GPTAUTH_ISSUER".to_string(), address.clone()),
+        ("GPTAUTH_BIND".to_string(), format!("127.0.0.1:{port}")),
+        ("RUST_LOG".to_string(), "warn".to_string()),
+    ]);
+    for (k, v) in overrides {
+        env.insert(k.to_string(), v.to_string());
+    }
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+    let db = Db::connect(&config.database_url).await.expect("connect");
+    let app = Application::build_with(config, db.clone(), listener)
+        .await
+        .expect("build app");
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address,
+        backend,
+        database_url,
+        db,
+    })
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// The outcome of the popup: where the browser was sent back to.
+pub struct Callback {
+    pub url: url::Url,
+}
+
+impl Callback {
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.url
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    pub fn code(&self) -> String {
+        self.param("code").unwrap_or_else(|| panic!("no code in {}", self.url))
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Registers a confidential client with both ChatGPT callbacks.
+    pub async fn client(&self) -> TestClient {
+        self.client_with("openid profile email", &[CHATGPT_OPENAI, CHATGPT_COM]).await
+    }
+
+    pub async fn client_with(&self, scope: &str, uris: &[&str]) -> TestClient {
+        let id = format!("gpt_{}", Uuid::new_v4().simple());
+        let secret = gptauth::crypto::random_token();
+        let uris: Vec<String> = uris.iter().map(|s| s.to_string()).collect();
+        self.db
+            .insert_client(&NewClient {
+                client_id: &id,
+                name: "Notes GPT",
+                secret_hash: Some(&gptauth::crypto::digest(&secret)),
+                scope,
+                audience: None,
+                redirect_uris: &uris,
+            })
+            .await
+            .expect("insert client");
+        TestClient { id, secret }
+    }
+
+    /// Creates a user directly in the database; returns their id.
+    pub async fn user(&self, email: &str) -> Uuid {
+        let id = Uuid::now_v7();
+        let hash = gptauth::auth::password::hash_blocking(PASSWORD).expect("hash");
+        self.db
+            .insert_user(&NewUser {
+                id,
+                email,
+                name: None,
+                password_hash: &hash,
+                is_admin: false,
+            })
+            .await
+            .expect("insert user");
+        id
+    }
+
+    pub fn authorize_url(&self, client: &TestClient, redirect_uri: &str, state: &str, scope: Option<&str>) -> String {
+        let mut url = url::Url::parse(&self.url("/oauth/authorize")).expect("url");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &client.id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("state", state);
+            if let Some(scope) = scope {
+                q.append_pair("scope", scope);
+            }
+        }
+        url.to_string()
+    }
+
+    /// GET with the browser; returns status, Location, body.
+    pub async fn get(&self, browser: &reqwest::Client, url: &str) -> (StatusCode, Option<String>, String) {
+        let resp = browser.get(url).send().await.expect("GET");
+        let status = resp.status();
+        let location = location(&resp);
+        (status, location, resp.text().await.unwrap_or_default())
+    }
+
+    pub async fn post_form(
+        &self,
+        browser: &reqwest::Client,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Option<String>, String) {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = browser
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = resp.status();
+        let location = location(&resp);
+        (status, location, resp.text().await.unwrap_or_default())
+    }
+
+    /// Follows the popup like a person: login when asked, Allow on consent. Returns the
+    /// redirect to the client's callback.
+    pub async fn sign_in(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        email: &str,
+        password: &str,
+    ) -> Callback {
+        let mut next = authorize_url.to_string();
+        for _ in 0..8 {
+            let (status, location, body) = self.get(browser, &next).await;
+            if status == StatusCode::OK && body.contains("action=\"/login\"") {
+                let (s, loc, b) = self
+                    .post_form(
+                        browser,
+                        &self.url("/login"),
+                        &[
+                            ("email", email),
+                            ("password", password),
+                            ("csrf_token", &form_value(&body, "csrf_token")),
+                            ("next", &form_value(&body, "next")),
+                        ],
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::SEE_OTHER, "login failed: {b}");
+                next = self.absolute(&loc.expect("login redirects"));
+                continue;
+            }
+            if status == StatusCode::OK && body.contains("name=\"decision\"") {
+                return self.decide(browser, &body, "allow").await;
+            }
+            assert!(status.is_redirection(), "unexpected {status} at {next}: {body}");
+            let loc = location.expect("redirect has a location");
+            if loc.starts_with('/') {
+                next = self.absolute(&loc);
+                continue;
+            }
+            return Callback {
+                url: url::Url::parse(&loc).expect("callback url"),
+            };
+        }
+        panic!("the popup never returned to the client");
+    }
+
+    /// Submits the consent page's form with `decision`.
+    pub async fn decide(&self, browser: &reqwest::Client, consent_html: &str, decision: &str) -> Callback {
+        let action = form_action(consent_html);
+        let (status, location, body) = self
+            .post_form(
+                browser,
+                &self.url(&action),
+                &[("csrf_token", &form_value(consent_html, "csrf_token")), ("decision", decision)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FOUND, "consent answered {status}: {body}");
+        Callback {
+            url: url::Url::parse(&location.expect("location")).expect("callback url"),
+        }
+    }
+
+    pub fn absolute(&self, location: &str) -> String {
+        if location.starts_with('/') {
+            self.url(location)
+        } else {
+            location.to_string()
+        }
+    }
+
+    /// POSTs to the token endpoint; `basic` puts the credentials in the header, else the body.
+    pub async fn token(&self, client: &TestClient, basic: bool, form: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut pairs: Vec<(&str, &str)> = form.to_vec();
+        let http = reqwest::Client::new();
+        let mut req = http.post(self.url("/oauth/token"));
+        if basic {
+            req = req.basic_auth(&client.id, Some(&client.secret));
+        } else {
+            pairs.push(("client_id", &client.id));
+            pairs.push(("client_secret", &client.secret));
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        let resp = req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("token request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let json = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, headers, json)
+    }
+
+    pub async fn exchange_code(&self, client: &TestClient, basic: bool, code: &str, redirect_uri: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .token(
+                client,
+                basic,
+                &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)],
+            )
+            .await;
+        (s, v)
+    }
+
+    pub async fn refresh(&self, client: &TestClient, basic: bool, refresh_token: &str) -> (StatusCode, Value) {
+        let (s, _, v) = self
+            .token(client, basic, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+            .await;
+        (s, v)
+    }
+
+    /// Verifies an access token offline against the JWKS, as a resource API would.
+    pub async fn verify_jwt(&self, token: &str) -> Value {
+        let header = jsonwebtoken::decode_header(token).expect("jwt header");
+        assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
+        let kid = header.kid.expect("kid");
+        let jwks: JwkSet = reqwest::get(self.url("/.well-known/jwks.json"))
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("jwks json");
+        let jwk = jwks.find(&kid).expect("kid is published");
+        let key = DecodingKey::from_jwk(jwk).expect("decoding key");
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
+        validation.set_issuer(&[&self.address]);
+        validation.set_audience(&[&self.address]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Value>(token, &key, &validation)
+            .expect("the token verifies")
+            .claims
+    }
+
+    /// A full sign-in and code exchange; returns the token response.
+    pub async fn tokens_for(&self, client: &TestClient, email: &str) -> Value {
+        let browser = browser();
+        let cb = self
+            .sign_in(&browser, &self.authorize_url(client, CHATGPT_OPENAI, "s", None), email, PASSWORD)
+            .await;
+        let (status, body) = self.exchange_code(client, false, &cb.code(), CHATGPT_OPENAI).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+fn location(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The `value` of the input named `name` in a page, unescaped.
+pub fn form_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no input {name} in page"))
+        + marker.len();
+    let end = start + html[start..].find('"').expect("closing quote");
+    unescape(&html[start..end])
+}
+
+/// The `action` of the page's form that carries `decision` buttons.
+pub fn form_action(html: &str) -> String {
+    let marker = "action=\"/consent?";
+    let start = html.find(marker).expect("consent form") + "action=\"".len();
+    let end = start + html[start..].find('"').expect("closing quote");
+    unescape(&html[start..end])
+}
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
