@@ -19,7 +19,11 @@ use crate::tokens;
 pub const DEFAULT_SCOPE: &str = "openid profile email";
 
 #[derive(Parser, Debug)]
-#[command(name = "gptauth", version, about = "OAuth 2.0 sign-in for GPT Actions and AI connectors")]
+#[command(
+    name = "gptauth",
+    version,
+    about = "OAuth 2.0 sign-in for GPT Actions and AI connectors"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -51,7 +55,11 @@ pub enum UserCommand {
         #[arg(long)]
         name: Option<String>,
         /// Read the password from standard input.
-        #[arg(long, conflicts_with = "password", required_unless_present = "password")]
+        #[arg(
+            long,
+            conflicts_with = "password",
+            required_unless_present = "password"
+        )]
         password_stdin: bool,
         #[arg(long)]
         password: Option<String>,
@@ -151,9 +159,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         return Ok(());
     }
-    let db = Db::connect(&config.database_url)
-        .await
-        .with_context(|| format!("cannot open the database {}", crate::config::redact_url(&config.database_url)))?;
+    let db = Db::connect(&config.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            crate::config::redact_url(&config.database_url)
+        )
+    })?;
     let result = match command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => {
@@ -169,7 +180,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 }
 
 fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
@@ -193,8 +207,8 @@ async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
                 password.unwrap_or_default()
             };
             let password = Password::parse(&raw).map_err(|e| anyhow::anyhow!("password: {e}"))?;
-            let hash = tokio::task::spawn_blocking(move || hash_blocking(password.expose()))
-                .await??;
+            let hash =
+                tokio::task::spawn_blocking(move || hash_blocking(password.expose())).await??;
             let id = Uuid::now_v7();
             let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
             match db
@@ -208,14 +222,19 @@ async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
                 .await
             {
                 Ok(()) => {}
-                Err(StoreError::Duplicate) => bail!("a user with the e-mail {email} exists already"),
+                Err(StoreError::Duplicate) => {
+                    bail!("a user with the e-mail {email} exists already")
+                }
                 Err(e) => return Err(e.into()),
             }
             let out = json!({ "id": id, "email": email.as_ref(), "name": name, "admin": admin });
             if json {
                 print_json(&out);
             } else {
-                println!("created user {email} (id {id}{})", if admin { ", admin" } else { "" });
+                println!(
+                    "created user {email} (id {id}{})",
+                    if admin { ", admin" } else { "" }
+                );
             }
             Ok(())
         }
@@ -239,7 +258,11 @@ async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
                         u.id,
                         u.email,
                         if u.is_admin { "  [admin]" } else { "" },
-                        if u.disabled_at.is_some() { "  [disabled]" } else { "" }
+                        if u.disabled_at.is_some() {
+                            "  [disabled]"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
@@ -284,13 +307,23 @@ fn print_client_human(client: &ClientRecord, secret: Option<&str>, config: &Conf
     println!("  Client ID:              {}", client.client_id);
     match secret {
         Some(s) => println!("  Client Secret:          {s}   (shown once; store it now)"),
-        None if client.secret_hash.is_some() => println!("  Client Secret:          (hidden; rotate-secret makes a new one)"),
+        None if client.secret_hash.is_some() => {
+            println!("  Client Secret:          (hidden; rotate-secret makes a new one)")
+        }
         None => println!("  Client Secret:          (none: public client)"),
     }
-    println!("  Authorization URL:      {}", config.issuer.url("/oauth/authorize"));
-    println!("  Token URL:              {}", config.issuer.url("/oauth/token"));
+    println!(
+        "  Authorization URL:      {}",
+        config.issuer.url("/oauth/authorize")
+    );
+    println!(
+        "  Token URL:              {}",
+        config.issuer.url("/oauth/token")
+    );
     println!("  Scope:                  {}", client.scope);
-    println!("  Token Exchange Method:  Default (POST request)   (Basic authorization header works too)");
+    println!(
+        "  Token Exchange Method:  Default (POST request)   (Basic authorization header works too)"
+    );
     println!();
     println!("Redirect URIs:");
     for uri in &client.redirect_uris {
@@ -321,7 +354,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             }
             let mut uris: Vec<String> = Vec::new();
             for raw in &redirect_uris {
-                let uri = RedirectUri::parse(raw).map_err(|e| anyhow::anyhow!("--redirect-uri: {e}"))?;
+                let uri =
+                    RedirectUri::parse(raw).map_err(|e| anyhow::anyhow!("--redirect-uri: {e}"))?;
                 if !uris.iter().any(|u| u == uri.as_ref()) {
                     uris.push(uri.to_string());
                 }
@@ -331,7 +365,9 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 bail!("--scope: name at least one scope");
             }
             if let Some(aud) = &audience {
-                url::Url::parse(aud).map_err(|e| anyhow::anyhow!("--audience: {aud:?} is not an absolute URL ({e})"))?;
+                url::Url::parse(aud).map_err(|e| {
+                    anyhow::anyhow!("--audience: {aud:?} is not an absolute URL ({e})")
+                })?;
             }
             let client_id = ClientId::generate();
             let secret = (!public).then(crypto::random_token);
@@ -357,11 +393,19 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             let clients = db.list_clients().await?;
             if json {
                 print_json(&Value::Array(
-                    clients.iter().map(|c| client_json(c, None, config)).collect(),
+                    clients
+                        .iter()
+                        .map(|c| client_json(c, None, config))
+                        .collect(),
                 ));
             } else {
                 for c in clients {
-                    println!("{}  {}  ({} redirect URIs)", c.client_id, c.name, c.redirect_uris.len());
+                    println!(
+                        "{}  {}  ({} redirect URIs)",
+                        c.client_id,
+                        c.name,
+                        c.redirect_uris.len()
+                    );
                 }
             }
             Ok(())
@@ -381,11 +425,15 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 bail!("client {id} is public and has no secret");
             }
             let secret = crypto::random_token();
-            db.set_client_secret(&client.client_id, &crypto::digest(&secret)).await?;
+            db.set_client_secret(&client.client_id, &crypto::digest(&secret))
+                .await?;
             if json {
                 print_json(&json!({ "client_id": client.client_id, "client_secret": secret }));
             } else {
-                println!("new secret for {}: {secret}   (shown once)", client.client_id);
+                println!(
+                    "new secret for {}: {secret}   (shown once)",
+                    client.client_id
+                );
             }
             Ok(())
         }
@@ -432,7 +480,16 @@ async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
                 print_json(&Value::Array(keys.iter().map(as_json).collect()));
             } else {
                 for k in keys {
-                    println!("{}  {}  {}", k.kid, k.alg, if k.retired_at.is_none() { "active" } else { "retired" });
+                    println!(
+                        "{}  {}  {}",
+                        k.kid,
+                        k.alg,
+                        if k.retired_at.is_none() {
+                            "active"
+                        } else {
+                            "retired"
+                        }
+                    );
                 }
             }
             Ok(())
@@ -443,7 +500,10 @@ async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
             if json {
                 print_json(&as_json(&key));
             } else {
-                println!("new signing key {} is active; running servers pick it up within a minute", key.kid);
+                println!(
+                    "new signing key {} is active; running servers pick it up within a minute",
+                    key.kid
+                );
             }
             Ok(())
         }

@@ -33,7 +33,10 @@ impl Issuer {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let url = Url::parse(raw).map_err(|e| format!("not a URL ({e})"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("scheme must be http or https, got {:?}", url.scheme()));
+            return Err(format!(
+                "scheme must be http or https, got {:?}",
+                url.scheme()
+            ));
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err("must not carry a query or a fragment (RFC 8414 §2)".into());

@@ -34,7 +34,11 @@ pub async fn start(
         crate::store::now() + LIFETIME_SECONDS,
     )
     .await?;
-    Ok(cookie(value, secure, CookieDuration::seconds(LIFETIME_SECONDS)))
+    Ok(cookie(
+        value,
+        secure,
+        CookieDuration::seconds(LIFETIME_SECONDS),
+    ))
 }
 
 /// Ends the session on this request (if any) and returns a cookie that clears it.

@@ -14,7 +14,9 @@ impl RedirectUri {
     /// A fragment is never allowed (RFC 6749 §3.1.2).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         if raw.len() > 2000 {
-            return Err(ParseError("a redirect URI has at most 2000 characters".into()));
+            return Err(ParseError(
+                "a redirect URI has at most 2000 characters".into(),
+            ));
         }
         let url = Url::parse(raw)
             .map_err(|e| ParseError(format!("{raw:?} is not an absolute URI ({e})")))?;

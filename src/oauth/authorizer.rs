@@ -51,11 +51,10 @@ impl Authorizer for DbAuthorizer {
     }
 
     async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
-        let record = self
-            .db
-            .take_code(&crypto::digest(code))
-            .await
-            .map_err(|e| tracing::error!(error = %e, "redeeming an authorization code failed"))?;
+        let record =
+            self.db.take_code(&crypto::digest(code)).await.map_err(
+                |e| tracing::error!(error = %e, "redeeming an authorization code failed"),
+            )?;
         let Some(record) = record else {
             return Ok(None);
         };

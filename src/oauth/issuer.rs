@@ -169,20 +169,21 @@ impl Issuer for JwtIssuer {
         if found.family_revoked_at.is_some() || found.expires_at <= now {
             return Ok(None);
         }
-        if let Some(rotated) = found.rotated_at {
-            if now - rotated > self.grace {
-                // Reuse of a rotated token: someone holds a copy (RFC 9700 §4.14.2).
-                tracing::warn!(
-                    target: "security",
-                    client_id = %found.client_id,
-                    "refresh token reused after rotation: family revoked"
-                );
-                self.db
-                    .revoke_refresh_family(found.family_id, "refresh token reused")
-                    .await
-                    .map_err(|e| self.storage_failed("revoking a refresh family", e))?;
-                return Ok(None);
-            }
+        if found
+            .rotated_at
+            .is_some_and(|rotated| now - rotated > self.grace)
+        {
+            // Reuse of a rotated token: someone holds a copy (RFC 9700 §4.14.2).
+            tracing::warn!(
+                target: "security",
+                client_id = %found.client_id,
+                "refresh token reused after rotation: family revoked"
+            );
+            self.db
+                .revoke_refresh_family(found.family_id, "refresh token reused")
+                .await
+                .map_err(|e| self.storage_failed("revoking a refresh family", e))?;
+            return Ok(None);
         }
         Ok(Some(Grant {
             owner_id: found.user_id.to_string(),

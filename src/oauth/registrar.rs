@@ -26,7 +26,13 @@ impl DbRegistrar {
 
     /// The client of this flow: the one loaded already, or from the database.
     async fn client(&self, client_id: &str) -> Result<ClientRecord, RegistrarError> {
-        if let Some(c) = self.ctx.lock().client.as_ref().filter(|c| c.client_id == client_id) {
+        if let Some(c) = self
+            .ctx
+            .lock()
+            .client
+            .as_ref()
+            .filter(|c| c.client_id == client_id)
+        {
             return Ok(c.clone());
         }
         let client = self.db.client(client_id).await.map_err(|e| {
@@ -76,7 +82,8 @@ impl Registrar for DbRegistrar {
             // No scope (or an empty one, dropped at the edge): the client's default scopes.
             None => allowed,
             Some(req) => {
-                let req = Scope::parse(&req.to_string()).map_err(|_| RegistrarError::Unspecified)?;
+                let req =
+                    Scope::parse(&req.to_string()).map_err(|_| RegistrarError::Unspecified)?;
                 if !allowed.contains_all(&req) {
                     return Err(RegistrarError::Unspecified);
                 }
@@ -91,7 +98,11 @@ impl Registrar for DbRegistrar {
         })
     }
 
-    async fn check(&self, client_id: &str, passphrase: Option<&[u8]>) -> Result<(), RegistrarError> {
+    async fn check(
+        &self,
+        client_id: &str,
+        passphrase: Option<&[u8]>,
+    ) -> Result<(), RegistrarError> {
         let client = match self.db.client_credentials(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(RegistrarError::Unspecified),

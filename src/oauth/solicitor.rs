@@ -26,9 +26,15 @@ pub enum Solicitor {
         query: String,
     },
     /// `GET /consent`: the handler renders the page from `view`.
-    ShowConsent { view: Arc<Mutex<Option<ConsentView>>> },
+    ShowConsent {
+        view: Arc<Mutex<Option<ConsentView>>>,
+    },
     /// `POST /consent`: the user chose.
-    Decide { user: UserRecord, allow: bool, db: Db },
+    Decide {
+        user: UserRecord,
+        allow: bool,
+        db: Db,
+    },
 }
 
 #[async_trait]
@@ -41,7 +47,9 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
         let pre_grant = solicitation.pre_grant();
         let requested = Scope::parse(&pre_grant.scope.to_string()).unwrap_or_default();
         match self {
-            Solicitor::Authorize { user: None, query, .. } => {
+            Solicitor::Authorize {
+                user: None, query, ..
+            } => {
                 let next = format!("/oauth/authorize?{query}");
                 let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
                 OwnerConsent::InProgress(ProtocolResponse::see_other(format!("/login?next={next}")))
@@ -71,9 +79,7 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
                 });
                 OwnerConsent::InProgress(ProtocolResponse::ok())
             }
-            Solicitor::Decide {
-                allow: false, ..
-            } => OwnerConsent::Denied,
+            Solicitor::Decide { allow: false, .. } => OwnerConsent::Denied,
             Solicitor::Decide {
                 user,
                 allow: true,

@@ -8,7 +8,9 @@ use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
 use super::pages::{ErrorPage, error_page, render};
 use crate::auth::session;
 use crate::domain::ClientId;
-use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse, Solicitor};
+use crate::oauth::{
+    FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse, Solicitor,
+};
 use crate::startup::AppState;
 use crate::store::ClientRecord;
 
@@ -53,7 +55,9 @@ pub async fn checked_request(
         error_page(
             StatusCode::BAD_REQUEST,
             "Unknown client",
-            format!("No client with the ID \u{201c}{raw_id}\u{201d} is registered here. Check the Client ID in the GPT's OAuth settings."),
+            format!(
+                "No client with the ID \u{201c}{raw_id}\u{201d} is registered here. Check the Client ID in the GPT's OAuth settings."
+            ),
         )
     };
     let client_id = ClientId::parse(raw_id).map_err(|_| unknown())?;
@@ -119,7 +123,8 @@ pub async fn run(
             error_page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
-                "The sign-in service could not complete the request. Please try again in a moment.".into(),
+                "The sign-in service could not complete the request. Please try again in a moment."
+                    .into(),
             )
         }
     }

@@ -43,7 +43,12 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             client_name,
             client_id,
             user_email: user.email,
-            scopes: view.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            scopes: view
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
             redirect_host,
             query: params.to_query(),
         },

@@ -10,7 +10,8 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: the database answers.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": state.db.backend() })),
+        Ok(()) => HttpResponse::Ok()
+            .json(serde_json::json!({ "status": "ready", "database": state.db.backend() })),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()

@@ -7,7 +7,11 @@ use askama::Template;
 
 /// Renders a page with `Cache-Control: no-store` (login, consent and errors carry
 /// request-specific data) and any cookies to set.
-pub fn render(status: StatusCode, page: &impl Template, cookies: Vec<Cookie<'static>>) -> HttpResponse {
+pub fn render(
+    status: StatusCode,
+    page: &impl Template,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
     match page.render() {
         Ok(html) => {
             let mut resp = HttpResponse::build(status);

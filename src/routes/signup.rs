@@ -23,7 +23,15 @@ pub async fn get(
         return closed();
     }
     let next = safe_next(query.into_inner().next.as_deref());
-    page(&req, &state, StatusCode::OK, next, String::new(), String::new(), None)
+    page(
+        &req,
+        &state,
+        StatusCode::OK,
+        next,
+        String::new(),
+        String::new(),
+        None,
+    )
 }
 
 #[derive(Deserialize)]
@@ -47,10 +55,21 @@ pub async fn post(
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let again = |status, error: String| {
-        page(&req, &state, status, next.clone(), form.email.clone(), form.name.clone(), Some(error))
+        page(
+            &req,
+            &state,
+            status,
+            next.clone(),
+            form.email.clone(),
+            form.name.clone(),
+            Some(error),
+        )
     };
     if !csrf::verify(&req, &form.csrf_token) {
-        return again(StatusCode::BAD_REQUEST, "The form expired. Please try again.".into());
+        return again(
+            StatusCode::BAD_REQUEST,
+            "The form expired. Please try again.".into(),
+        );
     }
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
@@ -62,7 +81,10 @@ pub async fn post(
     };
     let name = form.name.trim();
     if name.chars().count() > 100 {
-        return again(StatusCode::BAD_REQUEST, "A name has at most 100 characters.".into());
+        return again(
+            StatusCode::BAD_REQUEST,
+            "A name has at most 100 characters.".into(),
+        );
     }
     let hash = match state.hasher.hash(&password).await {
         Ok(h) => h,
@@ -81,7 +103,8 @@ pub async fn post(
         Err(StoreError::Duplicate) => {
             return again(
                 StatusCode::CONFLICT,
-                "This account could not be created. If you already have one, sign in instead.".into(),
+                "This account could not be created. If you already have one, sign in instead."
+                    .into(),
             );
         }
         Err(e) => return unavailable(e),

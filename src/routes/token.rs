@@ -90,10 +90,13 @@ pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
     let state_of_flow = ctx.lock();
     match result {
         Ok(resp) => shape(resp, grant),
-        Err(_) if state_of_flow.grant_rejected => TokenError::InvalidGrant.respond(grant_problem(grant)),
+        Err(_) if state_of_flow.grant_rejected => {
+            TokenError::InvalidGrant.respond(grant_problem(grant))
+        }
         Err(e) if state_of_flow.storage_failed => {
             tracing::error!(error = %e, "token flow failed on storage");
-            TokenError::TemporarilyUnavailable.respond("the server cannot reach its database; retry shortly")
+            TokenError::TemporarilyUnavailable
+                .respond("the server cannot reach its database; retry shortly")
         }
         Err(e) => {
             tracing::error!(error = %e, "token flow failed");
@@ -107,7 +110,9 @@ fn grant_problem(grant: Grant) -> &'static str {
         Grant::AuthorizationCode => {
             "the authorization code is invalid, expired, already used, or was issued to another client or redirect_uri"
         }
-        Grant::RefreshToken => "the refresh token is invalid, expired, revoked, or was issued to another client",
+        Grant::RefreshToken => {
+            "the refresh token is invalid, expired, revoked, or was issued to another client"
+        }
     }
 }
 
@@ -125,7 +130,9 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Result<(Grant, Params, String), (Tok
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
     {
-        return Err(invalid("the body must be application/x-www-form-urlencoded"));
+        return Err(invalid(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
     if !req.query_string().is_empty() {
         return Err(invalid("parameters belong in the body, not the URL"));
@@ -158,13 +165,10 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Result<(Grant, Params, String), (Tok
 
     let header_credentials = match req.headers().get(header::AUTHORIZATION) {
         None => None,
-        Some(value) => Some(
-            value
-                .to_str()
-                .ok()
-                .and_then(parse_basic)
-                .ok_or((TokenError::InvalidClient, "malformed Basic authorization header".to_string()))?,
-        ),
+        Some(value) => Some(value.to_str().ok().and_then(parse_basic).ok_or((
+            TokenError::InvalidClient,
+            "malformed Basic authorization header".to_string(),
+        ))?),
     };
     let body_secret = params.remove("client_secret");
     let body_id = params.remove("client_id");
@@ -174,7 +178,9 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Result<(Grant, Params, String), (Tok
         }
         (Some((id, secret)), None) => {
             if body_id.as_deref().is_some_and(|b| b != id) {
-                return Err(invalid("client_id in the body differs from the authenticated client"));
+                return Err(invalid(
+                    "client_id in the body differs from the authenticated client",
+                ));
             }
             (id, Some(secret))
         }
@@ -186,7 +192,10 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Result<(Grant, Params, String), (Tok
             // A public client identifies itself; it has no secret (RFC 6749 §2.3).
             Some(id) => (id, None),
             None => {
-                return Err((TokenError::InvalidClient, "client authentication is required".into()));
+                return Err((
+                    TokenError::InvalidClient,
+                    "client authentication is required".into(),
+                ));
             }
         },
     };
@@ -244,13 +253,19 @@ fn shape(resp: ProtocolResponse, grant: Grant) -> HttpResponse {
         }
         401 => TokenError::InvalidClient.respond("client authentication failed"),
         _ => {
-            let code = body.get("error").and_then(Value::as_str).unwrap_or("invalid_request");
+            let code = body
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("invalid_request");
             match code {
-                "invalid_scope" => TokenError::InvalidScope
-                    .respond("the requested scope exceeds what was granted"),
+                "invalid_scope" => {
+                    TokenError::InvalidScope.respond("the requested scope exceeds what was granted")
+                }
                 "unsupported_grant_type" => TokenError::UnsupportedGrantType
                     .respond("supported grant types: authorization_code, refresh_token"),
-                "invalid_client" => TokenError::InvalidClient.respond("client authentication failed"),
+                "invalid_client" => {
+                    TokenError::InvalidClient.respond("client authentication failed")
+                }
                 // The request's shape was checked above: what remains is the grant (a replayed,
                 // expired or foreign code, a PKCE mismatch, a refresh token that is no more).
                 _ => TokenError::InvalidGrant.respond(grant_problem(grant)),
@@ -265,7 +280,10 @@ mod tests {
     use base64::Engine;
 
     fn basic(raw: &str) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 
     #[test]

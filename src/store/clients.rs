@@ -131,23 +131,27 @@ impl Db {
 
     /// Deletes the client and, by cascade, its codes, refresh tokens and consents.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
-        let done = on_db!(self, |p| sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = on_db!(self, |p| sqlx::query(
+            "DELETE FROM clients WHERE client_id = $1"
+        )
+        .bind(client_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 
     pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
-        let done = on_db!(self, |p| sqlx::query(
+        let done = on_db!(self, |p| {
+            sqlx::query(
             "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 AND secret_hash IS NOT NULL"
         )
         .bind(client_id)
         .bind(secret_hash)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         Ok(done == 1)
     }
 

@@ -49,23 +49,27 @@ impl Db {
     /// Single use: the row is deleted as it is read, so of N parallel redemptions exactly one
     /// sees it (`DELETE … RETURNING`, Postgres and SQLite ≥ 3.35). Expired codes are not returned.
     pub async fn take_code(&self, code_hash: &str) -> Result<Option<CodeRecord>> {
-        let row = on_db!(self, |p| sqlx::query_as::<_, CodeRecord>(
+        let row = on_db!(self, |p| {
+            sqlx::query_as::<_, CodeRecord>(
             "DELETE FROM auth_codes WHERE code_hash = $1 \
              RETURNING code_hash, client_id, user_id, redirect_uri, scope, pkce, created_at, expires_at"
         )
         .bind(code_hash)
         .fetch_optional(p)
-        .await)?;
+        .await
+        })?;
         Ok(row.filter(|c| c.expires_at > super::now()))
     }
 
     /// Removes expired codes; returns how many.
     pub async fn purge_expired_codes(&self) -> Result<u64> {
-        let done = on_db!(self, |p| sqlx::query("DELETE FROM auth_codes WHERE expires_at <= $1")
-            .bind(super::now())
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = on_db!(self, |p| sqlx::query(
+            "DELETE FROM auth_codes WHERE expires_at <= $1"
+        )
+        .bind(super::now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(done)
     }
 }

@@ -7,7 +7,8 @@ impl Db {
         user_id: uuid::Uuid,
         expires_at: i64,
     ) -> Result<()> {
-        on_db!(self, |p| sqlx::query(
+        on_db!(self, |p| {
+            sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
         )
         .bind(id_hash)
@@ -16,13 +17,15 @@ impl Db {
         .bind(expires_at)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
     /// The signed-in user behind a live session; disabled accounts have none.
     pub async fn session_user(&self, id_hash: &str) -> Result<Option<UserRecord>> {
-        Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(
+        Ok(on_db!(self, |p| {
+            sqlx::query_as::<_, UserRecord>(
             "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
@@ -30,15 +33,18 @@ impl Db {
         .bind(id_hash)
         .bind(super::now())
         .fetch_optional(p)
-        .await)?)
+        .await
+        })?)
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        on_db!(self, |p| sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        on_db!(self, |p| sqlx::query(
+            "DELETE FROM sessions WHERE id_hash = $1"
+        )
+        .bind(id_hash)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

@@ -36,11 +36,13 @@ pub struct Keys {
 
 /// A new ES256 (P-256) key pair, ready to store.
 pub fn generate_es256() -> Result<KeyRecord, KeyError> {
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-        .map_err(|_| KeyError::Generate)?;
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map_err(|_| KeyError::Generate)?;
     let der = pkcs8.as_ref().to_vec();
     let encoding = EncodingKey::from_ec_der(&der);
-    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(|_| KeyError::Generate)?;
+    let mut jwk =
+        Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(|_| KeyError::Generate)?;
     // RFC 7638 thumbprint as key id: stable, derived from the key itself.
     let kid = jwk
         .thumbprint(ThumbprintHash::SHA256)
@@ -110,10 +112,11 @@ impl Keys {
             .iter()
             .filter(|k| k.retired_at.is_none_or(|at| at > horizon))
         {
-            let jwk: Jwk = serde_json::from_str(&record.public_jwk).map_err(|e| KeyError::Unusable {
-                kid: record.kid.clone(),
-                reason: e.to_string(),
-            })?;
+            let jwk: Jwk =
+                serde_json::from_str(&record.public_jwk).map_err(|e| KeyError::Unusable {
+                    kid: record.kid.clone(),
+                    reason: e.to_string(),
+                })?;
             let key = DecodingKey::from_jwk(&jwk).map_err(|e| KeyError::Unusable {
                 kid: record.kid.clone(),
                 reason: e.to_string(),

@@ -104,7 +104,8 @@ pub fn postgres_admin_url() -> String {
 pub async fn fresh_database(backend: Backend) -> Option<String> {
     match backend {
         Backend::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("gptauth-test-{}", Uuid::new_v4().simple()));
+            let dir =
+                std::env::temp_dir().join(format!("gptauth-test-{}", Uuid::new_v4().simple()));
             std::fs::create_dir_all(&dir).expect("temp dir");
             Some(format!("sqlite://{}", dir.join("gptauth.db").display()))
         }
@@ -203,7 +204,8 @@ impl Callback {
     }
 
     pub fn code(&self) -> String {
-        self.param("code").unwrap_or_else(|| panic!("no code in {}", self.url))
+        self.param("code")
+            .unwrap_or_else(|| panic!("no code in {}", self.url))
     }
 }
 
@@ -214,7 +216,8 @@ impl TestApp {
 
     /// Registers a confidential client with both ChatGPT callbacks.
     pub async fn client(&self) -> TestClient {
-        self.client_with("openid profile email", &[CHATGPT_OPENAI, CHATGPT_COM]).await
+        self.client_with("openid profile email", &[CHATGPT_OPENAI, CHATGPT_COM])
+            .await
     }
 
     pub async fn client_with(&self, scope: &str, uris: &[&str]) -> TestClient {
@@ -252,7 +255,13 @@ impl TestApp {
         id
     }
 
-    pub fn authorize_url(&self, client: &TestClient, redirect_uri: &str, state: &str, scope: Option<&str>) -> String {
+    pub fn authorize_url(
+        &self,
+        client: &TestClient,
+        redirect_uri: &str,
+        state: &str,
+        scope: Option<&str>,
+    ) -> String {
         let mut url = url::Url::parse(&self.url("/oauth/authorize")).expect("url");
         {
             let mut q = url.query_pairs_mut();
@@ -268,7 +277,11 @@ impl TestApp {
     }
 
     /// GET with the browser; returns status, Location, body.
-    pub async fn get(&self, browser: &reqwest::Client, url: &str) -> (StatusCode, Option<String>, String) {
+    pub async fn get(
+        &self,
+        browser: &reqwest::Client,
+        url: &str,
+    ) -> (StatusCode, Option<String>, String) {
         let resp = browser.get(url).send().await.expect("GET");
         let status = resp.status();
         let location = location(&resp);
@@ -328,7 +341,10 @@ impl TestApp {
             if status == StatusCode::OK && body.contains("name=\"decision\"") {
                 return self.decide(browser, &body, "allow").await;
             }
-            assert!(status.is_redirection(), "unexpected {status} at {next}: {body}");
+            assert!(
+                status.is_redirection(),
+                "unexpected {status} at {next}: {body}"
+            );
             let loc = location.expect("redirect has a location");
             if loc.starts_with('/') {
                 next = self.absolute(&loc);
@@ -342,16 +358,28 @@ impl TestApp {
     }
 
     /// Submits the consent page's form with `decision`.
-    pub async fn decide(&self, browser: &reqwest::Client, consent_html: &str, decision: &str) -> Callback {
+    pub async fn decide(
+        &self,
+        browser: &reqwest::Client,
+        consent_html: &str,
+        decision: &str,
+    ) -> Callback {
         let action = form_action(consent_html);
         let (status, location, body) = self
             .post_form(
                 browser,
                 &self.url(&action),
-                &[("csrf_token", &form_value(consent_html, "csrf_token")), ("decision", decision)],
+                &[
+                    ("csrf_token", &form_value(consent_html, "csrf_token")),
+                    ("decision", decision),
+                ],
             )
             .await;
-        assert_eq!(status, StatusCode::FOUND, "consent answered {status}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::FOUND,
+            "consent answered {status}: {body}"
+        );
         Callback {
             url: url::Url::parse(&location.expect("location")).expect("callback url"),
         }
@@ -366,7 +394,12 @@ impl TestApp {
     }
 
     /// POSTs to the token endpoint; `basic` puts the credentials in the header, else the body.
-    pub async fn token(&self, client: &TestClient, basic: bool, form: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    pub async fn token(
+        &self,
+        client: &TestClient,
+        basic: bool,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut pairs: Vec<(&str, &str)> = form.to_vec();
         let http = reqwest::Client::new();
         let mut req = http.post(self.url("/oauth/token"));
@@ -391,20 +424,42 @@ impl TestApp {
         (status, headers, json)
     }
 
-    pub async fn exchange_code(&self, client: &TestClient, basic: bool, code: &str, redirect_uri: &str) -> (StatusCode, Value) {
+    pub async fn exchange_code(
+        &self,
+        client: &TestClient,
+        basic: bool,
+        code: &str,
+        redirect_uri: &str,
+    ) -> (StatusCode, Value) {
         let (s, _, v) = self
             .token(
                 client,
                 basic,
-                &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect_uri)],
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", redirect_uri),
+                ],
             )
             .await;
         (s, v)
     }
 
-    pub async fn refresh(&self, client: &TestClient, basic: bool, refresh_token: &str) -> (StatusCode, Value) {
+    pub async fn refresh(
+        &self,
+        client: &TestClient,
+        basic: bool,
+        refresh_token: &str,
+    ) -> (StatusCode, Value) {
         let (s, _, v) = self
-            .token(client, basic, &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+            .token(
+                client,
+                basic,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                ],
+            )
             .await;
         (s, v)
     }
@@ -435,9 +490,16 @@ impl TestApp {
     pub async fn tokens_for(&self, client: &TestClient, email: &str) -> Value {
         let browser = browser();
         let cb = self
-            .sign_in(&browser, &self.authorize_url(client, CHATGPT_OPENAI, "s", None), email, PASSWORD)
+            .sign_in(
+                &browser,
+                &self.authorize_url(client, CHATGPT_OPENAI, "s", None),
+                email,
+                PASSWORD,
+            )
             .await;
-        let (status, body) = self.exchange_code(client, false, &cb.code(), CHATGPT_OPENAI).await;
+        let (status, body) = self
+            .exchange_code(client, false, &cb.code(), CHATGPT_OPENAI)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }

@@ -41,9 +41,19 @@ crate::both_backends! {
 
 #[tokio::test]
 async fn an_https_issuer_makes_cookies_secure_and_sends_hsts() {
-    let app = spawn_app(Backend::Sqlite, &[("GPTAUTH_ISSUER", "https://auth.example.com")]).await.expect("app");
+    let app = spawn_app(
+        Backend::Sqlite,
+        &[("GPTAUTH_ISSUER", "https://auth.example.com")],
+    )
+    .await
+    .expect("app");
     let resp = reqwest::get(app.url("/login")).await.expect("get");
     assert!(resp.headers().get("strict-transport-security").is_some());
-    let cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     assert!(cookie.contains("Secure"), "{cookie}");
 }

@@ -7,9 +7,14 @@ use crate::helpers::*;
 
 async fn code_for(app: &TestApp, client: &TestClient, email: &str, redirect_uri: &str) -> String {
     let browser = browser();
-    app.sign_in(&browser, &app.authorize_url(client, redirect_uri, "s", None), email, PASSWORD)
-        .await
-        .code()
+    app.sign_in(
+        &browser,
+        &app.authorize_url(client, redirect_uri, "s", None),
+        email,
+        PASSWORD,
+    )
+    .await
+    .code()
 }
 
 fn error_of(body: &Value) -> &str {
