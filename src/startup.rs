@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{DefaultHeaders, NormalizePath, TrailingSlash};
+use actix_web::middleware::{DefaultHeaders, NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -140,7 +140,8 @@ fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
         App::new()
             .wrap(headers)
             .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .wrap(TracingLogger::default())
+            .wrap(from_fn(crate::telemetry::echo_request_id))
+            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))
             .app_data(web::FormConfig::default().limit(64 * 1024))

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::endpoint::FlowContext;
 use crate::config::Issuer as IssuerUrl;
 use crate::crypto;
+use crate::domain::Scope;
 use crate::startup::AppState;
 use crate::store::{Db, Rotation};
 use crate::tokens::{AccessClaims, Keys, sign_access_token};
@@ -54,7 +55,10 @@ impl JwtIssuer {
             iat: now,
             jti: Uuid::now_v7().to_string(),
             client_id: grant.client_id.clone(),
-            scope: grant.scope.to_string(),
+            // oxide-auth keeps scopes in a hash set: print them in a stable order.
+            scope: Scope::parse(&grant.scope.to_string())
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| grant.scope.to_string()),
         };
         let token = sign_access_token(&self.keys.current(), &claims)
             .map_err(|e| tracing::error!(error = %e, "signing an access token failed"))?;

@@ -66,7 +66,7 @@ pub async fn checked_request(
         Ok(None) => return Err(unknown()),
         Err(e) => return Err(unavailable(e)),
     };
-    match params.get("redirect_uri") {
+    let redirect_uri = match params.get("redirect_uri") {
         Some(tried) if !client.redirect_uris.iter().any(|r| r == tried) => {
             tracing::warn!(
                 target: "security",
@@ -87,8 +87,8 @@ pub async fn checked_request(
                 Vec::new(),
             ));
         }
-        Some(_) => {}
-        None if client.redirect_uris.len() == 1 => {}
+        Some(uri) => uri.to_string(),
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => {
             return Err(error_page(
                 StatusCode::BAD_REQUEST,
@@ -96,6 +96,16 @@ pub async fn checked_request(
                 "The request has no redirect_uri and the client has several registered: it must name one.".into(),
             ));
         }
+    };
+    // A public client has no secret: PKCE is what binds the code to it (RFC 9700 §2.1.1).
+    if client.secret_hash.is_none() && params.non_empty("code_challenge").is_none() {
+        return Err(error_redirect(
+            &redirect_uri,
+            "invalid_request",
+            "a public client must send a PKCE code_challenge (S256)",
+            params.get("state"),
+            state,
+        ));
     }
     // ChatGPT sends `scope=` when the builder left Scope empty: that means the default scopes.
     if params.get("scope") == Some("") {
@@ -151,6 +161,36 @@ pub fn respond(resp: ProtocolResponse, state: &AppState) -> HttpResponse {
         out.insert_header((header::CONTENT_TYPE, ct));
     }
     out.body(resp.body.unwrap_or_default())
+}
+
+/// An error sent back to a verified redirect URI (RFC 6749 §4.1.2.1), with `state` and `iss`.
+fn error_redirect(
+    redirect_uri: &str,
+    error: &str,
+    description: &str,
+    client_state: Option<&str>,
+    state: &AppState,
+) -> HttpResponse {
+    let Ok(mut url) = url::Url::parse(redirect_uri) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in request",
+            description.to_string(),
+        );
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", error)
+            .append_pair("error_description", description);
+        if let Some(s) = client_state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", state.config.issuer.as_str());
+    }
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, url.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
 
 pub fn unavailable(e: impl std::fmt::Display) -> HttpResponse {

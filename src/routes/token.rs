@@ -11,6 +11,7 @@ use oxide_auth_async::endpoint::access_token::AccessTokenFlow;
 use oxide_auth_async::endpoint::refresh::RefreshFlow;
 use serde_json::{Value, json};
 
+use crate::domain::Scope;
 use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse};
 use crate::startup::AppState;
 
@@ -89,7 +90,7 @@ pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
     };
     let state_of_flow = ctx.lock();
     match result {
-        Ok(resp) => shape(resp, grant),
+        Ok(resp) => shape(resp, grant, state.config.access_token_ttl),
         Err(_) if state_of_flow.grant_rejected => {
             TokenError::InvalidGrant.respond(grant_problem(grant))
         }
@@ -233,7 +234,7 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
 }
 
 /// Turns oxide-auth's answer into the RFC's.
-fn shape(resp: ProtocolResponse, grant: Grant) -> HttpResponse {
+fn shape(resp: ProtocolResponse, grant: Grant, access_ttl: i64) -> HttpResponse {
     let body: Value = resp
         .body
         .as_deref()
@@ -245,6 +246,14 @@ fn shape(resp: ProtocolResponse, grant: Grant) -> HttpResponse {
             if let Some(obj) = body.as_object_mut() {
                 // RFC 6750 §4 spells it "Bearer"; the comparison is case-insensitive anyway.
                 obj.insert("token_type".into(), json!("Bearer"));
+                // oxide-auth counts down from the expiry, which reads one second short.
+                obj.insert("expires_in".into(), json!(access_ttl));
+                if let Some(scope) = obj.get("scope").and_then(Value::as_str) {
+                    let canonical = Scope::parse(scope).map(|s| s.to_string());
+                    if let Ok(canonical) = canonical {
+                        obj.insert("scope".into(), json!(canonical));
+                    }
+                }
                 obj.retain(|_, v| !v.is_null());
             }
             let mut out = HttpResponse::Ok();

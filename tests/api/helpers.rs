@@ -238,6 +238,27 @@ impl TestApp {
         TestClient { id, secret }
     }
 
+    /// Registers a public client (no secret: PKCE).
+    pub async fn public_client(&self) -> TestClient {
+        let id = format!("pub_{}", Uuid::new_v4().simple());
+        let uris = vec![CHATGPT_OPENAI.to_string()];
+        self.db
+            .insert_client(&NewClient {
+                client_id: &id,
+                name: "Public App",
+                secret_hash: None,
+                scope: "openid profile",
+                audience: None,
+                redirect_uris: &uris,
+            })
+            .await
+            .expect("insert client");
+        TestClient {
+            id,
+            secret: String::new(),
+        }
+    }
+
     /// Creates a user directly in the database; returns their id.
     pub async fn user(&self, email: &str) -> Uuid {
         let id = Uuid::now_v7();
@@ -274,6 +295,42 @@ impl TestApp {
             }
         }
         url.to_string()
+    }
+
+    /// The authorization URL with extra parameters (PKCE and the like).
+    pub fn authorize_url_with(
+        &self,
+        client: &TestClient,
+        redirect_uri: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let mut url =
+            url::Url::parse(&self.authorize_url(client, redirect_uri, "st", None)).expect("url");
+        url.query_pairs_mut().extend_pairs(extra);
+        url.to_string()
+    }
+
+    /// POSTs a raw form to the token endpoint, with optional Basic credentials.
+    pub async fn token_raw(
+        &self,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = reqwest::Client::new().post(self.url("/oauth/token"));
+        if let Some((id, secret)) = basic {
+            req = req.basic_auth(id, Some(secret));
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("token request");
+        let status = resp.status();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     }
 
     /// GET with the browser; returns status, Location, body.

@@ -7,5 +7,6 @@ mod authorize;
 mod cli;
 mod discovery;
 mod pages;
+mod pkce;
 mod refresh;
 mod token;
