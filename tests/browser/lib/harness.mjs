@@ -60,6 +60,16 @@ function run(args, env, input) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Servers still running if this test process ends abruptly (timeout, uncaught error, signal).
+const live = new Set();
+process.once('exit', () => { for (const p of live) p.kill('SIGKILL'); });
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    for (const p of live) p.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 /**
  * Starts `gptauth serve` on a free port with a fresh database, after creating the
  * "Notes GPT" client and Ada with the CLI. Call `stop()` when done (always).
@@ -108,11 +118,18 @@ async function startServerIn(dir) {
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });
   proc.stderr.on('data', (d) => { log += d; });
+  live.add(proc);
   let dead = null;
   const exited = new Promise((resolve) => proc.once('exit', (code, signal) => {
+    live.delete(proc);
     dead = { code, signal };
     resolve(dead);
   }));
+  proc.once('error', (e) => { // e.g. the binary cannot be executed: no 'exit' follows
+    log += `\nspawn failed: ${e.message}`;
+    live.delete(proc);
+    dead ??= { error: e.code };
+  });
   const kill = async () => {
     if (dead === null) {
       proc.kill('SIGTERM');
@@ -289,4 +306,36 @@ export async function withSetup(browser, body, contextOptions) {
     await ctx?.context.close().catch(() => {});
     await server.stop();
   }
+}
+
+export async function signIn(page, email = EMAIL, password = PASSWORD) {
+  await page.locator('#email').fill(email);
+  await page.locator('#password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Waits for the consent page and checks that it names the client. */
+export async function expectConsent(page) {
+  await page.waitForURL((u) => u.pathname === '/consent');
+  const name = page.locator('h1 #client-name');
+  await name.waitFor();
+  if ((await name.textContent()) !== CLIENT_NAME) {
+    throw new Error(`consent page names ${JSON.stringify(await name.textContent())}, not ${CLIENT_NAME}`);
+  }
+}
+
+/** The authorization_code grant as ChatGPT's backend sends it (client_secret_post). */
+export async function exchangeCode(server, code, redirectUri = CALLBACK_OPENAI) {
+  const res = await fetch(`${server.issuer}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+      client_id: server.client.client_id,
+      client_secret: server.client.client_secret,
+    }),
+  });
+  return { status: res.status, headers: res.headers, text: await res.text() };
 }
