@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::crypto;
 use crate::domain::{ClientId, Email, Password, RedirectUri, Scope};
 use crate::startup::Application;
-use crate::store::{ClientRecord, Db, NewClient, NewUser, StoreError};
+use crate::store::{AuditEvent, ClientRecord, Db, NewClient, NewUser, StoreError};
 use crate::tokens;
 
 /// Scopes a new client gets when `--scope` is not given.
@@ -44,6 +44,15 @@ pub enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Show the security audit trail (sign-ins, consents, tokens, reuse, rotations).
+    Audit {
+        /// Only events since then: a duration back from now (`24h`, `7d`, `30m`), Unix seconds,
+        /// or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -87,7 +96,7 @@ pub enum ClientCommand {
         #[arg(long)]
         name: String,
         /// A redirect URI; repeat for several (register both ChatGPT callback hosts).
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(long = "redirect-uri", required_unless_present = "chatgpt_callbacks")]
         redirect_uris: Vec<String>,
         /// Allowed scopes, space-separated; also the default for an empty request.
         #[arg(long, default_value = DEFAULT_SCOPE)]
@@ -98,6 +107,15 @@ pub enum ClientCommand {
         /// A public client (no secret; PKCE).
         #[arg(long)]
         public: bool,
+        /// Demand PKCE (S256) although the client has a secret.
+        #[arg(long)]
+        require_pkce: bool,
+        /// Also accept every ChatGPT GPT Action callback
+        /// (`https://{chat.openai.com,chatgpt.com}/aip/g-<id>/oauth/callback`), so that editing the
+        /// action's OAuth settings needs no re-registration. Trade-off: any GPT that knows this
+        /// client's ID and secret can use it.
+        #[arg(long)]
+        chatgpt_callbacks: bool,
         #[arg(long)]
         json: bool,
     },
@@ -174,6 +192,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(cmd) => user(&db, cmd).await,
         Command::Client(cmd) => client(&db, &config, cmd).await,
         Command::Keys(cmd) => keys(&db, cmd).await,
+        Command::Audit { since, json } => audit(&db, since.as_deref(), json).await,
     };
     db.close().await;
     result
@@ -288,6 +307,8 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "scope": client.scope,
         "audience": client.audience.clone().unwrap_or_else(|| config.issuer.to_string()),
         "public": client.secret_hash.is_none(),
+        "require_pkce": client.requires_pkce(),
+        "chatgpt_callbacks": client.chatgpt_callbacks,
         "authorization_url": config.issuer.url("/oauth/authorize"),
         "token_url": config.issuer.url("/oauth/token"),
         "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
@@ -329,6 +350,9 @@ fn print_client_human(client: &ClientRecord, secret: Option<&str>, config: &Conf
     for uri in &client.redirect_uris {
         println!("  {uri}");
     }
+    if client.chatgpt_callbacks {
+        println!("  any https://{{chat.openai.com,chatgpt.com}}/aip/g-<id>/oauth/callback");
+    }
 }
 
 async fn load_client(db: &Db, id: &str) -> anyhow::Result<ClientRecord> {
@@ -346,6 +370,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             scope,
             audience,
             public,
+            require_pkce,
+            chatgpt_callbacks,
             json,
         } => {
             let name = name.trim();
@@ -378,6 +404,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 secret_hash: secret_hash.as_deref(),
                 scope: &scope.to_string(),
                 audience: audience.as_deref(),
+                require_pkce,
+                chatgpt_callbacks,
                 redirect_uris: &uris,
             })
             .await?;
@@ -427,6 +455,15 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             let secret = crypto::random_token();
             db.set_client_secret(&client.client_id, &crypto::digest(&secret))
                 .await?;
+            db.insert_audit(
+                crate::store::now(),
+                &AuditEvent {
+                    kind: "client_secret_rotated",
+                    client_id: Some(client.client_id.clone()),
+                    ..Default::default()
+                },
+            )
+            .await?;
             if json {
                 print_json(&json!({ "client_id": client.client_id, "client_secret": secret }));
             } else {
@@ -507,5 +544,86 @@ async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Parses `--since`: `24h`, `7d`, `30m`, `90s`, Unix seconds, or RFC 3339.
+pub fn parse_since(raw: &str, now: i64) -> anyhow::Result<i64> {
+    let raw = raw.trim();
+    if let Ok(at) = raw.parse::<i64>() {
+        return Ok(at);
+    }
+    let unit = |suffix: char, seconds: i64| {
+        raw.strip_suffix(suffix)
+            .and_then(|n| n.parse::<i64>().ok())
+            .map(|n| now - n * seconds)
+    };
+    if let Some(at) = unit('s', 1)
+        .or_else(|| unit('m', 60))
+        .or_else(|| unit('h', 3600))
+        .or_else(|| unit('d', 86_400))
+    {
+        return Ok(at);
+    }
+    let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            anyhow::anyhow!("--since: use 24h, 7d, Unix seconds or an RFC 3339 time, not {raw:?}")
+        })?;
+    Ok(at.unix_timestamp())
+}
+
+async fn audit(db: &Db, since: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let since = match since {
+        Some(raw) => parse_since(raw, crate::store::now())?,
+        None => 0,
+    };
+    let events = db.audit_since(since, 100_000).await?;
+    if json {
+        print_json(&Value::Array(
+            events
+                .iter()
+                .map(|e| {
+                    json!({ "id": e.id, "at": e.at, "kind": e.kind, "user_id": e.user_id,
+                            "client_id": e.client_id, "ip": e.ip, "detail": e.detail })
+                })
+                .collect(),
+        ));
+    } else {
+        for e in events {
+            let at = time::OffsetDateTime::from_unix_timestamp(e.at)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| e.at.to_string());
+            println!(
+                "{at}  {:<24} user={} client={} ip={} {}",
+                e.kind,
+                e.user_id
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                e.client_id.as_deref().unwrap_or("-"),
+                e.ip.as_deref().unwrap_or("-"),
+                e.detail.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_since;
+
+    #[test]
+    fn since_accepts_durations_seconds_and_rfc3339() {
+        let now = 1_000_000;
+        assert_eq!(parse_since("24h", now).unwrap(), now - 86_400);
+        assert_eq!(parse_since("7d", now).unwrap(), now - 7 * 86_400);
+        assert_eq!(parse_since("30m", now).unwrap(), now - 1800);
+        assert_eq!(parse_since("12345", now).unwrap(), 12345);
+        assert_eq!(parse_since("1970-01-01T00:01:00Z", now).unwrap(), 60);
+        assert!(parse_since("yesterday", now).is_err());
     }
 }

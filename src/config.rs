@@ -15,6 +15,8 @@ pub struct Config {
     pub refresh_grace_seconds: i64,
     pub code_ttl: i64,
     pub signup: SignupPolicy,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
+    pub trust_proxy: bool,
     pub log_filter: String,
 }
 
@@ -136,6 +138,19 @@ impl Config {
                 });
             }
         };
+        let trust_proxy = match text("GPTAUTH_TRUST_PROXY", "false")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            other => {
+                return Err(ConfigError {
+                    var: "GPTAUTH_TRUST_PROXY",
+                    message: format!("must be true or false, got {other:?}"),
+                });
+            }
+        };
         Ok(Config {
             database_url,
             issuer,
@@ -145,6 +160,7 @@ impl Config {
             refresh_grace_seconds: seconds("GPTAUTH_REFRESH_GRACE_SECONDS", 30)?,
             code_ttl: seconds("GPTAUTH_CODE_TTL", 60)?,
             signup,
+            trust_proxy,
             log_filter: text("RUST_LOG", "info"),
         })
     }

@@ -1,6 +1,7 @@
 //! gptauth: an OAuth 2.0 authorization server that tells a GPT builder's API which person is
 //! calling. See `../shared/DESIGN.md` for the architecture.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

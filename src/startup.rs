@@ -9,6 +9,7 @@ use actix_web::middleware::{DefaultHeaders, NormalizePath, TrailingSlash, from_f
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::audit::Audit;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::routes;
@@ -21,6 +22,7 @@ pub struct AppState {
     pub db: Db,
     pub keys: Keys,
     pub hasher: PasswordHasher,
+    pub audit: Audit,
 }
 
 /// A bound, not yet running server.
@@ -68,11 +70,13 @@ impl Application {
                 source,
             })?
             .port();
+        let db_for_audit = db.clone();
         let state = Arc::new(AppState {
             config,
             db,
             keys,
             hasher: PasswordHasher::default(),
+            audit: Audit::start(db_for_audit),
         });
         let server = run(listener, state.clone()).map_err(|source| StartupError::Bind {
             addr: state.config.bind.clone(),
@@ -117,6 +121,20 @@ async fn upkeep(state: Arc<AppState>) {
         }
         if let Err(e) = state.db.purge_expired_codes().await {
             tracing::warn!(error = %e, "purging expired codes failed");
+        }
+        if let Err(e) = state
+            .db
+            .purge_expired_sessions(crate::auth::session::IDLE_SECONDS)
+            .await
+        {
+            tracing::warn!(error = %e, "purging expired sessions failed");
+        }
+        let stale = crate::store::now() - crate::auth::throttle::WINDOW_SECONDS;
+        if let Err(e) = state.db.purge_throttle(stale).await {
+            tracing::warn!(error = %e, "purging login throttle counters failed");
+        }
+        if let Err(e) = state.db.purge_dead_refresh_families().await {
+            tracing::warn!(error = %e, "purging dead refresh tokens failed");
         }
     }
 }

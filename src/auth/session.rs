@@ -1,4 +1,5 @@
-//! Browser sessions: a random cookie whose SHA-256 is stored server-side.
+//! Browser sessions: a random cookie whose SHA-256 is stored server-side, with an absolute and
+//! an idle lifetime.
 
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
@@ -8,25 +9,35 @@ use crate::store::{Db, StoreError, UserRecord};
 
 pub const COOKIE: &str = "gptauth_session";
 /// Absolute lifetime of a browser session.
-pub const LIFETIME_SECONDS: i64 = 14 * 24 * 3600;
+pub const LIFETIME_SECONDS: i64 = 30 * 24 * 3600;
+/// A session unused this long is over.
+pub const IDLE_SECONDS: i64 = 7 * 24 * 3600;
+
+fn cookie_digest(req: &HttpRequest) -> Option<String> {
+    req.cookie(COOKIE)
+        .filter(|c| c.value().len() == 43)
+        .map(|c| crypto::digest(c.value()))
+}
 
 /// The user signed in on this request, if any.
 pub async fn current_user(req: &HttpRequest, db: &Db) -> Result<Option<UserRecord>, StoreError> {
-    let Some(cookie) = req.cookie(COOKIE) else {
-        return Ok(None);
-    };
-    if cookie.value().len() != 43 {
-        return Ok(None);
+    match cookie_digest(req) {
+        Some(digest) => db.session_user(&digest, IDLE_SECONDS).await,
+        None => Ok(None),
     }
-    db.session_user(&crypto::digest(cookie.value())).await
 }
 
-/// Starts a session and returns the cookie to set.
+/// Starts a fresh session (a new id at every sign-in; any session the browser had before is
+/// ended) and returns the cookie to set.
 pub async fn start(
+    req: &HttpRequest,
     db: &Db,
     user_id: uuid::Uuid,
     secure: bool,
 ) -> Result<Cookie<'static>, StoreError> {
+    if let Some(previous) = cookie_digest(req) {
+        db.delete_session(&previous).await?;
+    }
     let value = crypto::random_token();
     db.insert_session(
         &crypto::digest(&value),
@@ -41,10 +52,24 @@ pub async fn start(
     ))
 }
 
-/// Ends the session on this request (if any) and returns a cookie that clears it.
-pub async fn end(req: &HttpRequest, db: &Db, secure: bool) -> Result<Cookie<'static>, StoreError> {
-    if let Some(c) = req.cookie(COOKIE) {
-        db.delete_session(&crypto::digest(c.value())).await?;
+/// Ends the session on this request (or, with `everywhere`, every session of its user) and
+/// returns a cookie that clears it.
+pub async fn end(
+    req: &HttpRequest,
+    db: &Db,
+    secure: bool,
+    everywhere: bool,
+) -> Result<Cookie<'static>, StoreError> {
+    if let Some(digest) = cookie_digest(req) {
+        let user = if everywhere {
+            db.session_user(&digest, IDLE_SECONDS).await?
+        } else {
+            None
+        };
+        if let Some(user) = user {
+            db.delete_user_sessions(user.id).await?;
+        }
+        db.delete_session(&digest).await?;
     }
     Ok(cookie(String::new(), secure, CookieDuration::ZERO))
 }

@@ -1,4 +1,6 @@
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 use super::ParseError;
 
@@ -25,6 +27,11 @@ impl Password {
                 Self::MAX_CHARS
             )));
         }
+        if is_common(raw) {
+            return Err(ParseError(
+                "this password is among the most common ones; choose another".into(),
+            ));
+        }
         Ok(Password(raw.to_string()))
     }
 
@@ -37,6 +44,13 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// The most common passwords of 8 characters or more (shorter ones fail the length rule).
+fn is_common(raw: &str) -> bool {
+    static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let set = COMMON.get_or_init(|| include_str!("common_passwords.txt").lines().collect());
+    set.contains(raw.trim().to_lowercase().as_str())
 }
 
 impl fmt::Debug for Password {
@@ -55,6 +69,20 @@ mod tests {
         assert!(Password::parse("éééééééé").is_ok());
         assert!(Password::parse(&"x".repeat(128)).is_ok());
         assert!(Password::parse(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn the_most_common_passwords_are_refused() {
+        for common in [
+            "password123",
+            "Password1",
+            "12345678",
+            "qwertyuiop",
+            "iloveyou",
+        ] {
+            assert!(Password::parse(common).is_err(), "{common}");
+        }
+        assert!(Password::parse("correct horse battery staple").is_ok());
     }
 
     #[test]

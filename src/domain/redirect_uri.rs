@@ -46,6 +46,26 @@ impl RedirectUri {
     }
 }
 
+impl RedirectUri {
+    /// Whether `raw` is exactly a GPT Action callback on either ChatGPT host:
+    /// `https://chat.openai.com/aip/g-<id>/oauth/callback` or
+    /// `https://chatgpt.com/aip/g-<id>/oauth/callback`, `<id>` of `[A-Za-z0-9_-]`.
+    /// ChatGPT mints a new `<id>` whenever the builder edits the action's OAuth settings.
+    pub fn is_chatgpt_action_callback(raw: &str) -> bool {
+        let rest = raw
+            .strip_prefix("https://chat.openai.com/aip/g-")
+            .or_else(|| raw.strip_prefix("https://chatgpt.com/aip/g-"));
+        let Some(id) = rest.and_then(|r| r.strip_suffix("/oauth/callback")) else {
+            return false;
+        };
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
@@ -80,6 +100,30 @@ mod tests {
             "http://localhost/cb",
         ] {
             assert_eq!(RedirectUri::parse(ok).unwrap().as_ref(), ok);
+        }
+    }
+
+    #[test]
+    fn chatgpt_action_callbacks_are_recognised_exactly() {
+        for ok in [
+            "https://chat.openai.com/aip/g-0123456789abcdef0123456789abcdef01234567/oauth/callback",
+            "https://chatgpt.com/aip/g-ABC_def-9/oauth/callback",
+        ] {
+            assert!(RedirectUri::is_chatgpt_action_callback(ok), "{ok}");
+        }
+        for bad in [
+            "https://chatgpt.com/aip/g-/oauth/callback",
+            "https://chatgpt.com/aip/g-abc/oauth/callback/",
+            "https://chatgpt.com/aip/g-abc/oauth/callback?x=1",
+            "https://chatgpt.com/aip/g-a/b/oauth/callback",
+            "https://chatgpt.com.evil.example/aip/g-abc/oauth/callback",
+            "https://evil.example/aip/g-abc/oauth/callback",
+            "http://chatgpt.com/aip/g-abc/oauth/callback",
+            "https://chatgpt.com/aip/g-a%2Fb/oauth/callback",
+            "https://chatgpt.com/aip/g-abc/oauth/callback#x",
+            "https://chatgpt.com:443/aip/g-abc/oauth/callback",
+        ] {
+            assert!(!RedirectUri::is_chatgpt_action_callback(bad), "{bad}");
         }
     }
 

@@ -4,8 +4,9 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth_async::primitives::Authorizer;
 use uuid::Uuid;
 
+use crate::audit::Audit;
 use crate::crypto;
-use crate::store::{CodeRecord, Db};
+use crate::store::{AuditEvent, CodeRecord, Db};
 
 /// The grant extension oxide-auth's PKCE add-on stores its challenge under.
 const PKCE: &str = "pkce";
@@ -15,11 +16,16 @@ const PKCE: &str = "pkce";
 pub struct DbAuthorizer {
     db: Db,
     code_ttl: i64,
+    audit: Audit,
 }
 
 impl DbAuthorizer {
-    pub fn new(db: Db, code_ttl: i64) -> Self {
-        DbAuthorizer { db, code_ttl }
+    pub fn new(db: Db, code_ttl: i64, audit: Audit) -> Self {
+        DbAuthorizer {
+            db,
+            code_ttl,
+            audit,
+        }
     }
 }
 
@@ -47,6 +53,12 @@ impl Authorizer for DbAuthorizer {
         self.db.insert_code(&record).await.map_err(|e| {
             tracing::error!(error = %e, "storing an authorization code failed");
         })?;
+        self.audit.record(AuditEvent {
+            kind: "code_issued",
+            user_id: Some(user_id),
+            client_id: Some(record.client_id),
+            ..Default::default()
+        });
         Ok(code)
     }
 

@@ -69,7 +69,11 @@ impl OAuthEndpoint {
         addons.push_code(Pkce::optional());
         OAuthEndpoint {
             registrar: DbRegistrar::new(state.db.clone(), ctx.clone()),
-            authorizer: DbAuthorizer::new(state.db.clone(), state.config.code_ttl),
+            authorizer: DbAuthorizer::new(
+                state.db.clone(),
+                state.config.code_ttl,
+                state.audit.clone(),
+            ),
             issuer: JwtIssuer::new(state, ctx),
             solicitor,
             scopes: Vec::new(),

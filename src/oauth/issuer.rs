@@ -6,11 +6,12 @@ use oxide_auth_async::primitives::Issuer;
 use uuid::Uuid;
 
 use super::endpoint::FlowContext;
+use crate::audit::Audit;
 use crate::config::Issuer as IssuerUrl;
 use crate::crypto;
 use crate::domain::Scope;
 use crate::startup::AppState;
-use crate::store::{Db, Rotation};
+use crate::store::{AuditEvent, Db, Rotation};
 use crate::tokens::{AccessClaims, Keys, sign_access_token};
 
 /// JWT access tokens (RFC 9068) and opaque refresh tokens rotated within a family.
@@ -22,6 +23,7 @@ pub struct JwtIssuer {
     refresh_ttl: i64,
     grace: i64,
     ctx: FlowContext,
+    audit: Audit,
 }
 
 impl JwtIssuer {
@@ -34,6 +36,7 @@ impl JwtIssuer {
             refresh_ttl: state.config.refresh_token_ttl,
             grace: state.config.refresh_grace_seconds,
             ctx,
+            audit: state.audit.clone(),
         }
     }
 
@@ -66,6 +69,16 @@ impl JwtIssuer {
         Ok((token, until))
     }
 
+    fn event(&self, kind: &'static str, grant: &Grant, detail: Option<String>) {
+        self.audit.record(AuditEvent {
+            kind,
+            user_id: Uuid::parse_str(&grant.owner_id).ok(),
+            client_id: Some(grant.client_id.clone()),
+            detail,
+            ..Default::default()
+        });
+    }
+
     fn storage_failed(&self, what: &str, e: impl std::fmt::Display) {
         tracing::error!(error = %e, "{what} failed");
         self.ctx.lock().storage_failed = true;
@@ -89,6 +102,7 @@ impl Issuer for JwtIssuer {
             )
             .await
             .map_err(|e| self.storage_failed("storing a refresh token", e))?;
+        self.event("token_issued", &grant, None);
         Ok(IssuedToken {
             token,
             refresh: Some(refresh),
@@ -111,12 +125,17 @@ impl Issuer for JwtIssuer {
             .await
             .map_err(|e| self.storage_failed("rotating a refresh token", e))?;
         match outcome {
-            Rotation::Rotated | Rotation::WithinGrace => {}
+            Rotation::Rotated => self.event("token_refreshed", &grant, None),
+            Rotation::WithinGrace => self.event(
+                "token_refreshed",
+                &grant,
+                Some("within the grace window".into()),
+            ),
             Rotation::Reused => {
-                tracing::warn!(
-                    target: "security",
-                    client_id = %grant.client_id,
-                    "refresh token reused after rotation: family revoked"
+                self.event(
+                    "refresh_reuse_detected",
+                    &grant,
+                    Some("family revoked".into()),
                 );
                 self.ctx.lock().grant_rejected = true;
                 return Err(());
@@ -178,11 +197,13 @@ impl Issuer for JwtIssuer {
             .is_some_and(|rotated| now - rotated > self.grace)
         {
             // Reuse of a rotated token: someone holds a copy (RFC 9700 §4.14.2).
-            tracing::warn!(
-                target: "security",
-                client_id = %found.client_id,
-                "refresh token reused after rotation: family revoked"
-            );
+            self.audit.record(AuditEvent {
+                kind: "refresh_reuse_detected",
+                user_id: Some(found.user_id),
+                client_id: Some(found.client_id.clone()),
+                detail: Some(format!("family {} revoked", found.family_id)),
+                ..Default::default()
+            });
             self.db
                 .revoke_refresh_family(found.family_id, "refresh token reused")
                 .await

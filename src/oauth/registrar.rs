@@ -54,10 +54,7 @@ impl Registrar for DbRegistrar {
     ) -> Result<BoundClient<'a>, RegistrarError> {
         let client = self.client(&bound.client_id).await?;
         let chosen = match &bound.redirect_uri {
-            // Exact string comparison (RFC 9700 §4.1.3).
-            Some(uri) if client.redirect_uris.iter().any(|r| r == uri.as_str()) => {
-                uri.as_ref().clone()
-            }
+            Some(uri) if client.accepts_redirect(uri.as_str()) => uri.as_ref().clone(),
             Some(_) => return Err(RegistrarError::Unspecified),
             // Omitted: allowed only when exactly one is registered (RFC 6749 §3.1.2.3).
             None => match client.redirect_uris.as_slice() {

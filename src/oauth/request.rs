@@ -19,7 +19,12 @@ pub enum ParamError {
     Repeated(String),
     #[error("the request is too large")]
     TooLarge,
+    #[error("parameter {0:?} is too long")]
+    TooLong(String),
 }
+
+/// Longest accepted parameter value; `state`, URIs and tokens are far shorter.
+pub const MAX_VALUE_LEN: usize = 4096;
 
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
@@ -34,6 +39,9 @@ impl Params {
                 || matches!(v, Cow::Owned(ref s) if s.contains('\u{FFFD}'))
             {
                 return Err(ParamError::Malformed);
+            }
+            if v.len() > MAX_VALUE_LEN || k.len() > 128 {
+                return Err(ParamError::TooLong(k.chars().take(64).collect()));
             }
             pairs.push((k.into_owned(), v.into_owned()));
         }
@@ -236,6 +244,19 @@ mod tests {
         let p = Params::parse(b"scope=").unwrap();
         assert_eq!(p.get("scope"), Some(""));
         assert_eq!(p.non_empty("scope"), None);
+    }
+
+    #[test]
+    fn overlong_values_are_refused() {
+        let long = format!("state={}", "x".repeat(MAX_VALUE_LEN + 1));
+        assert_eq!(
+            Params::parse(long.as_bytes()).unwrap_err(),
+            ParamError::TooLong("state".into())
+        );
+        assert_eq!(
+            Params::parse(&vec![b'a'; 20_000]).unwrap_err(),
+            ParamError::TooLarge
+        );
     }
 
     #[test]

@@ -5,8 +5,9 @@ use oxide_auth::endpoint::{OwnerConsent, Solicitation};
 use oxide_auth_async::endpoint::OwnerSolicitor;
 
 use super::request::{ProtocolRequest, ProtocolResponse};
+use crate::audit::Audit;
 use crate::domain::Scope;
-use crate::store::{Db, UserRecord};
+use crate::store::{AuditEvent, Db, UserRecord};
 
 /// What the consent page shows: filled in by the flow after it validated the request.
 #[derive(Debug, Clone, Default)]
@@ -34,6 +35,7 @@ pub enum Solicitor {
         user: UserRecord,
         allow: bool,
         db: Db,
+        audit: Audit,
     },
 }
 
@@ -79,11 +81,25 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
                 });
                 OwnerConsent::InProgress(ProtocolResponse::ok())
             }
-            Solicitor::Decide { allow: false, .. } => OwnerConsent::Denied,
+            Solicitor::Decide {
+                allow: false,
+                user,
+                audit,
+                ..
+            } => {
+                audit.record(AuditEvent {
+                    kind: "consent_denied",
+                    user_id: Some(user.id),
+                    client_id: Some(pre_grant.client_id.clone()),
+                    ..Default::default()
+                });
+                OwnerConsent::Denied
+            }
             Solicitor::Decide {
                 user,
                 allow: true,
                 db,
+                audit,
             } => {
                 // Remember the union of what was granted before and now.
                 let previous = db
@@ -93,12 +109,22 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
                     .flatten()
                     .and_then(|s| Scope::parse(&s).ok())
                     .unwrap_or_default();
-                let merged = Scope::parse(&format!("{previous} {requested}")).unwrap_or(requested);
+                let merged = Scope::parse(&format!("{previous} {requested}"))
+                    .unwrap_or_else(|_| requested.clone());
                 match db
                     .save_consent(user.id, &pre_grant.client_id, &merged.to_string())
                     .await
                 {
-                    Ok(()) => OwnerConsent::Authorized(user.id.to_string()),
+                    Ok(()) => {
+                        audit.record(AuditEvent {
+                            kind: "consent_granted",
+                            user_id: Some(user.id),
+                            client_id: Some(pre_grant.client_id.clone()),
+                            detail: Some(requested.to_string()),
+                            ..Default::default()
+                        });
+                        OwnerConsent::Authorized(user.id.to_string())
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "saving consent failed");
                         OwnerConsent::Error(super::request::PlumbingError::Storage)

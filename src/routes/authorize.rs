@@ -67,7 +67,7 @@ pub async fn checked_request(
         Err(e) => return Err(unavailable(e)),
     };
     let redirect_uri = match params.get("redirect_uri") {
-        Some(tried) if !client.redirect_uris.iter().any(|r| r == tried) => {
+        Some(tried) if !client.accepts_redirect(tried) => {
             tracing::warn!(
                 target: "security",
                 client_id = %client.client_id,
@@ -98,11 +98,11 @@ pub async fn checked_request(
         }
     };
     // A public client has no secret: PKCE is what binds the code to it (RFC 9700 §2.1.1).
-    if client.secret_hash.is_none() && params.non_empty("code_challenge").is_none() {
+    if client.requires_pkce() && params.non_empty("code_challenge").is_none() {
         return Err(error_redirect(
             &redirect_uri,
             "invalid_request",
-            "a public client must send a PKCE code_challenge (S256)",
+            "this client must send a PKCE code_challenge (S256)",
             params.get("state"),
             state,
         ));

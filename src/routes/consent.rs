@@ -98,6 +98,7 @@ pub async fn post(
         user,
         allow,
         db: state.db.clone(),
+        audit: state.audit.clone(),
     };
     run(&state, client, &params, solicitor).await
 }

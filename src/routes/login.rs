@@ -1,4 +1,4 @@
-//! `GET /login` and `POST /login`: e-mail and password.
+//! `GET /login` and `POST /login`: e-mail and password, throttled.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
@@ -6,10 +6,11 @@ use serde::Deserialize;
 
 use super::authorize::unavailable;
 use super::pages::{LoginPage, render, safe_next};
-use crate::auth::{csrf, session};
+use crate::auth::{csrf, session, throttle};
 use crate::config::SignupPolicy;
 use crate::domain::{Email, Password};
 use crate::startup::AppState;
+use crate::store::AuditEvent;
 
 #[derive(Deserialize)]
 pub struct NextQuery {
@@ -27,7 +28,16 @@ pub async fn get(
         Ok(None) => {}
         Err(e) => return unavailable(e),
     }
-    page(&req, &state, StatusCode::OK, next, String::new(), None)
+    let client_name = client_name(&state, &next).await;
+    page(
+        &req,
+        &state,
+        StatusCode::OK,
+        next,
+        String::new(),
+        None,
+        client_name,
+    )
 }
 
 #[derive(Deserialize)]
@@ -35,7 +45,7 @@ pub struct LoginForm {
     email: String,
     password: String,
     csrf_token: String,
-    pub next: Option<String>,
+    next: Option<String>,
 }
 
 pub async fn post(
@@ -45,15 +55,42 @@ pub async fn post(
 ) -> HttpResponse {
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    if !csrf::verify(&req, &form.csrf_token) {
-        return page(
+    let shown_name = client_name(&state, &next).await;
+    let fail = |status, message: &str| {
+        page(
             &req,
             &state,
+            status,
+            next.clone(),
+            form.email.clone(),
+            Some(message),
+            shown_name.clone(),
+        )
+    };
+    if !csrf::verify(&req, &form.csrf_token) {
+        return fail(
             StatusCode::BAD_REQUEST,
-            next,
-            form.email,
-            Some("The form expired. Please try again."),
+            "The form expired. Please try again.",
         );
+    }
+    let ip = client_ip(&req, &state);
+    let keys = throttle::Keys::new(&form.email, ip.as_deref());
+    match throttle::check(&state.db, &keys).await {
+        Ok(0) => {}
+        Ok(wait) => {
+            state.audit.record(AuditEvent {
+                kind: "login_throttled",
+                ip: ip.clone(),
+                ..Default::default()
+            });
+            let message = format!("Too many failed sign-ins. Try again in {wait} seconds.");
+            let mut resp = fail(StatusCode::TOO_MANY_REQUESTS, &message);
+            if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        Err(e) => return unavailable(e),
     }
     let user = match Email::parse(&form.email) {
         Ok(email) => match state.db.user_by_email(email.as_ref()).await {
@@ -73,24 +110,77 @@ pub async fn post(
         None => false,
     };
     let Some(user) = user.filter(|_| verified) else {
-        tracing::info!(target: "security", "failed login");
-        return page(
-            &req,
-            &state,
-            StatusCode::UNAUTHORIZED,
-            next,
-            form.email,
-            Some("Incorrect e-mail or password."),
-        );
+        let locked = match throttle::failed(&state.db, &keys).await {
+            Ok(locked) => locked,
+            Err(e) => return unavailable(e),
+        };
+        state.audit.record(AuditEvent {
+            kind: "login_failed",
+            ip: ip.clone(),
+            ..Default::default()
+        });
+        for key in locked {
+            state.audit.record(AuditEvent {
+                kind: "login_locked",
+                ip: ip.clone(),
+                detail: Some(
+                    if key.starts_with("ip:") {
+                        "address"
+                    } else {
+                        "account"
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            });
+        }
+        return fail(StatusCode::UNAUTHORIZED, "Incorrect e-mail or password.");
     };
-    match session::start(&state.db, user.id, state.config.issuer.is_https()).await {
-        Ok(cookie) => HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, next))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .cookie(cookie)
-            .finish(),
+    if let Err(e) = throttle::succeeded(&state.db, &keys).await {
+        return unavailable(e);
+    }
+    match session::start(&req, &state.db, user.id, state.config.issuer.is_https()).await {
+        Ok(cookie) => {
+            state.audit.record(AuditEvent {
+                kind: "login_succeeded",
+                user_id: Some(user.id),
+                ip,
+                ..Default::default()
+            });
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, next))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .cookie(cookie)
+                .finish()
+        }
         Err(e) => unavailable(e),
     }
+}
+
+/// The address the request came from (see `GPTAUTH_TRUST_PROXY`).
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
+    if state.config.trust_proxy {
+        req.connection_info()
+            .realip_remote_addr()
+            .map(|a| a.split(',').next().unwrap_or(a).trim().to_string())
+    } else {
+        req.peer_addr().map(|a| a.ip().to_string())
+    }
+}
+
+/// The name of the client an authorization request in `next` is for, to say who is asking.
+async fn client_name(state: &AppState, next: &str) -> Option<String> {
+    let query = next.strip_prefix("/oauth/authorize?")?;
+    let client_id = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "client_id")
+        .map(|(_, v)| v.into_owned())?;
+    state
+        .db
+        .client_credentials(&client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name)
 }
 
 fn page(
@@ -100,6 +190,7 @@ fn page(
     next: String,
     email: String,
     error: Option<&str>,
+    client_name: Option<String>,
 ) -> HttpResponse {
     let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
     render(
@@ -110,6 +201,7 @@ fn page(
             email,
             error: error.map(str::to_string),
             signup_open: state.config.signup == SignupPolicy::Open,
+            client_name,
         },
         cookie.into_iter().collect(),
     )

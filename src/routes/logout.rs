@@ -12,6 +12,8 @@ use crate::startup::AppState;
 #[derive(Deserialize)]
 pub struct LogoutForm {
     csrf_token: String,
+    /// Any value: end every session of this user, on every device.
+    everywhere: Option<String>,
 }
 
 pub async fn post(
@@ -26,7 +28,25 @@ pub async fn post(
             "This form has expired. Reload the page and try again.".into(),
         );
     }
-    match session::end(&req, &state.db, state.config.issuer.is_https()).await {
+    if let Ok(Some(user)) = session::current_user(&req, &state.db).await {
+        state.audit.record(crate::store::AuditEvent {
+            kind: if form.everywhere.is_some() {
+                "logout_everywhere"
+            } else {
+                "logout"
+            },
+            user_id: Some(user.id),
+            ..Default::default()
+        });
+    }
+    match session::end(
+        &req,
+        &state.db,
+        state.config.issuer.is_https(),
+        form.everywhere.is_some(),
+    )
+    .await
+    {
         Ok(cookie) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/"))
             .insert_header((header::CACHE_CONTROL, "no-store"))

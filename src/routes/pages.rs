@@ -61,6 +61,8 @@ pub struct LoginPage {
     pub email: String,
     pub error: Option<String>,
     pub signup_open: bool,
+    /// The GPT (client) the sign-in is for, when known.
+    pub client_name: Option<String>,
 }
 
 #[derive(Template)]

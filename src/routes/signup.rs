@@ -12,7 +12,7 @@ use crate::auth::{csrf, session};
 use crate::config::SignupPolicy;
 use crate::domain::{Email, Password};
 use crate::startup::AppState;
-use crate::store::{NewUser, StoreError};
+use crate::store::{AuditEvent, NewUser, StoreError};
 
 pub async fn get(
     req: HttpRequest,
@@ -109,7 +109,13 @@ pub async fn post(
         }
         Err(e) => return unavailable(e),
     }
-    match session::start(&state.db, id, state.config.issuer.is_https()).await {
+    state.audit.record(AuditEvent {
+        kind: "user_signed_up",
+        user_id: Some(id),
+        ip: super::login::client_ip(&req, &state),
+        ..Default::default()
+    });
+    match session::start(&req, &state.db, id, state.config.issuer.is_https()).await {
         Ok(cookie) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, next.clone()))
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -63,6 +63,9 @@ fn no_store(resp: &mut actix_web::HttpResponseBuilder) {
         .insert_header((header::PRAGMA, "no-cache"));
 }
 
+/// Token requests are a few hundred bytes; anything near this is not one.
+const MAX_BODY: usize = 16 * 1024;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Grant {
     AuthorizationCode,
@@ -70,7 +73,19 @@ enum Grant {
 }
 
 #[tracing::instrument(name = "token", skip_all, fields(grant_type, client_id))]
-pub async fn post(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    // Read the body ourselves, so that an oversized one is an RFC error, not a bare 413.
+    let body = match payload.to_bytes_limited(MAX_BODY).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return TokenError::InvalidRequest.respond("the request body could not be read");
+        }
+        Err(_) => return TokenError::InvalidRequest.respond("the request body is too large"),
+    };
     let (grant, params, basic) = match parse(&req, &body) {
         Ok(v) => v,
         Err((err, description)) => return err.respond(&description),

@@ -1,4 +1,5 @@
 use super::{Db, Result, StoreError, on_db};
+use crate::domain::RedirectUri;
 
 /// A registered OAuth client with its redirect URIs.
 #[derive(Debug, Clone)]
@@ -10,8 +11,26 @@ pub struct ClientRecord {
     /// Allowed scopes, and the default when a request names none.
     pub scope: String,
     pub audience: Option<String>,
+    /// PKCE demanded even though the client has a secret.
+    pub require_pkce: bool,
+    /// Also accept any ChatGPT GPT Action callback (see `RedirectUri::is_chatgpt_action_callback`).
+    pub chatgpt_callbacks: bool,
     pub created_at: i64,
     pub redirect_uris: Vec<String>,
+}
+
+impl ClientRecord {
+    /// Exact string match against the registered URIs (RFC 9700 §4.1.3), or, when the client
+    /// opted in, any ChatGPT action callback.
+    pub fn accepts_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+            || (self.chatgpt_callbacks && RedirectUri::is_chatgpt_action_callback(uri))
+    }
+
+    /// PKCE is required for public clients and for clients that asked for it.
+    pub fn requires_pkce(&self) -> bool {
+        self.require_pkce || self.secret_hash.is_none()
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -21,6 +40,8 @@ struct ClientRow {
     secret_hash: Option<String>,
     scope: String,
     audience: Option<String>,
+    require_pkce: bool,
+    chatgpt_callbacks: bool,
     created_at: i64,
 }
 
@@ -32,6 +53,8 @@ impl ClientRow {
             secret_hash: self.secret_hash,
             scope: self.scope,
             audience: self.audience,
+            require_pkce: self.require_pkce,
+            chatgpt_callbacks: self.chatgpt_callbacks,
             created_at: self.created_at,
             redirect_uris,
         }
@@ -44,6 +67,8 @@ pub struct NewClient<'a> {
     pub secret_hash: Option<&'a str>,
     pub scope: &'a str,
     pub audience: Option<&'a str>,
+    pub require_pkce: bool,
+    pub chatgpt_callbacks: bool,
     pub redirect_uris: &'a [String],
 }
 
@@ -54,14 +79,16 @@ impl Db {
         on_db!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO clients (client_id, name, secret_hash, scope, audience, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO clients (client_id, name, secret_hash, scope, audience, require_pkce, \
+                 chatgpt_callbacks, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(client.client_id)
             .bind(client.name)
             .bind(client.secret_hash)
             .bind(client.scope)
             .bind(client.audience)
+            .bind(client.require_pkce)
+            .bind(client.chatgpt_callbacks)
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -84,13 +111,15 @@ impl Db {
 
     /// The client without its redirect URIs (the token endpoint needs no more).
     pub async fn client_credentials(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row = on_db!(self, |p| sqlx::query_as::<_, ClientRow>(
-            "SELECT client_id, name, secret_hash, scope, audience, created_at \
+        let row = on_db!(self, |p| {
+            sqlx::query_as::<_, ClientRow>(
+            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, created_at \
              FROM clients WHERE client_id = $1"
         )
         .bind(client_id)
         .fetch_optional(p)
-        .await)?;
+        .await
+        })?;
         Ok(row.map(|r| r.with_uris(Vec::new())))
     }
 
@@ -115,12 +144,14 @@ impl Db {
     }
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
-        let rows = on_db!(self, |p| sqlx::query_as::<_, ClientRow>(
-            "SELECT client_id, name, secret_hash, scope, audience, created_at \
+        let rows = on_db!(self, |p| {
+            sqlx::query_as::<_, ClientRow>(
+            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, created_at \
              FROM clients ORDER BY created_at, client_id"
         )
         .fetch_all(p)
-        .await)?;
+        .await
+        })?;
         let mut clients = Vec::with_capacity(rows.len());
         for row in rows {
             let uris = self.redirect_uris(&row.client_id).await?;

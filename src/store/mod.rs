@@ -8,18 +8,22 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+mod audit;
 mod clients;
 mod codes;
 mod consents;
 mod keys;
 mod refresh;
 mod sessions;
+mod throttle;
 mod users;
 
+pub use audit::{AuditEvent, AuditRecord};
 pub use clients::{ClientRecord, NewClient};
 pub use codes::CodeRecord;
 pub use keys::KeyRecord;
 pub use refresh::{RefreshLookup, Rotation};
+pub use throttle::ThrottleRecord;
 pub use users::{NewUser, UserRecord};
 
 /// A connection pool to either backend.

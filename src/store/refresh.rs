@@ -167,4 +167,31 @@ impl Db {
         .map(|r| r.rows_affected()))?;
         Ok(())
     }
+
+    /// Deletes expired refresh tokens, and families with no live token left (revoked ones are
+    /// kept a day for the audit of reuse).
+    pub async fn purge_dead_refresh_families(&self) -> Result<u64> {
+        let now = super::now();
+        let tokens = on_db!(self, |p| sqlx::query(
+            "DELETE FROM refresh_tokens WHERE expires_at <= $1"
+        )
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        let families = on_db!(self, |p| {
+            sqlx::query(
+            "DELETE FROM refresh_families WHERE \
+               (revoked_at IS NOT NULL AND revoked_at < $1) OR \
+               (revoked_at IS NULL AND created_at < $2 AND \
+                NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = refresh_families.id))"
+        )
+        .bind(now - 86_400)
+        .bind(now - 60)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        Ok(tokens + families)
+    }
 }

@@ -7,34 +7,54 @@ impl Db {
         user_id: uuid::Uuid,
         expires_at: i64,
     ) -> Result<()> {
-        on_db!(self, |p| {
-            sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)"
+        let now = super::now();
+        on_db!(self, |p| sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $3, $4)"
         )
         .bind(id_hash)
         .bind(user_id)
-        .bind(super::now())
+        .bind(now)
         .bind(expires_at)
         .execute(p)
         .await
-        .map(|r| r.rows_affected())
-        })?;
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    /// The signed-in user behind a live session; disabled accounts have none.
-    pub async fn session_user(&self, id_hash: &str) -> Result<Option<UserRecord>> {
-        Ok(on_db!(self, |p| {
+    /// The signed-in user behind a live session: not past its absolute expiry, used within
+    /// `idle_seconds`, and not disabled. Marks the session as used (at most once a minute).
+    pub async fn session_user(
+        &self,
+        id_hash: &str,
+        idle_seconds: i64,
+    ) -> Result<Option<UserRecord>> {
+        let now = super::now();
+        let user = on_db!(self, |p| {
             sqlx::query_as::<_, UserRecord>(
             "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+               AND u.disabled_at IS NULL"
         )
         .bind(id_hash)
-        .bind(super::now())
+        .bind(now)
+        .bind(now - idle_seconds)
         .fetch_optional(p)
         .await
-        })?)
+        })?;
+        if user.is_some() {
+            on_db!(self, |p| sqlx::query(
+                "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $3"
+            )
+            .bind(id_hash)
+            .bind(now)
+            .bind(now - 60)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(user)
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
@@ -46,5 +66,29 @@ impl Db {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Ends every session of a user ("sign out everywhere").
+    pub async fn delete_user_sessions(&self, user_id: uuid::Uuid) -> Result<u64> {
+        Ok(on_db!(self, |p| sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1"
+        )
+        .bind(user_id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+
+    /// Removes sessions past their absolute or idle lifetime.
+    pub async fn purge_expired_sessions(&self, idle_seconds: i64) -> Result<u64> {
+        let now = super::now();
+        Ok(on_db!(self, |p| sqlx::query(
+            "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2"
+        )
+        .bind(now)
+        .bind(now - idle_seconds)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
     }
 }

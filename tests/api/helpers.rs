@@ -156,6 +156,16 @@ fn warn_postgres_skipped(admin: &str, error: &str) {
 
 pub async fn spawn_app(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {
     let database_url = fresh_database(backend).await?;
+    Some(spawn_app_on(backend, &database_url, overrides).await)
+}
+
+/// Another instance on an existing database (instances share all state through it).
+pub async fn spawn_app_on(
+    backend: Backend,
+    database_url: &str,
+    overrides: &[(&str, &str)],
+) -> TestApp {
+    let database_url = database_url.to_string();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let port = listener.local_addr().expect("local addr").port();
     let address = format!("http://127.0.0.1:{port}");
@@ -174,12 +184,12 @@ pub async fn spawn_app(backend: Backend, overrides: &[(&str, &str)]) -> Option<T
         .await
         .expect("build app");
     tokio::spawn(app.run_until_stopped());
-    Some(TestApp {
+    TestApp {
         address,
         backend,
         database_url,
         db,
-    })
+    }
 }
 
 pub fn browser() -> reqwest::Client {
@@ -231,6 +241,8 @@ impl TestApp {
                 secret_hash: Some(&gptauth::crypto::digest(&secret)),
                 scope,
                 audience: None,
+                require_pkce: false,
+                chatgpt_callbacks: false,
                 redirect_uris: &uris,
             })
             .await
@@ -249,6 +261,8 @@ impl TestApp {
                 secret_hash: None,
                 scope: "openid profile",
                 audience: None,
+                require_pkce: false,
+                chatgpt_callbacks: false,
                 redirect_uris: &uris,
             })
             .await

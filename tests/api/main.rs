@@ -9,4 +9,5 @@ mod discovery;
 mod pages;
 mod pkce;
 mod refresh;
+mod security;
 mod token;

@@ -1,0 +1,42 @@
+//! The audit trail: security events written to the database by a background task, so that
+//! recording one never adds a round trip to the request that caused it.
+
+use tokio::sync::mpsc;
+
+use crate::store::{AuditEvent, Db};
+
+/// Events waiting for the writer; beyond this the newest are dropped (and said so in the log).
+const BACKLOG: usize = 10_000;
+
+#[derive(Clone)]
+pub struct Audit {
+    tx: mpsc::Sender<(i64, AuditEvent)>,
+}
+
+impl Audit {
+    /// Starts the writer on the current runtime.
+    pub fn start(db: Db) -> Self {
+        let (tx, mut rx) = mpsc::channel::<(i64, AuditEvent)>(BACKLOG);
+        tokio::spawn(async move {
+            while let Some((at, event)) = rx.recv().await {
+                if let Err(e) = db.insert_audit(at, &event).await {
+                    tracing::warn!(error = %e, kind = event.kind, "writing an audit event failed");
+                }
+            }
+        });
+        Audit { tx }
+    }
+
+    pub fn record(&self, event: AuditEvent) {
+        tracing::info!(
+            target: "audit",
+            kind = event.kind,
+            user_id = ?event.user_id,
+            client_id = ?event.client_id,
+            "security event"
+        );
+        if self.tx.try_send((crate::store::now(), event)).is_err() {
+            tracing::warn!("audit backlog full: an event was dropped");
+        }
+    }
+}
