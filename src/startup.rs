@@ -162,7 +162,18 @@ fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))
-            .app_data(web::FormConfig::default().limit(64 * 1024))
+            .app_data(
+                web::FormConfig::default()
+                    .limit(64 * 1024)
+                    .error_handler(|err, _req| {
+                        let page = crate::routes::bad_form(&err);
+                        actix_web::error::InternalError::from_response(err, page).into()
+                    }),
+            )
+            .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+                let page = crate::routes::bad_query(&err);
+                actix_web::error::InternalError::from_response(err, page).into()
+            }))
             .configure(routes::configure)
     })
     .shutdown_timeout(10)

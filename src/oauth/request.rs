@@ -8,8 +8,17 @@ use oxide_auth::endpoint::{NormalizedParameter, QueryParameter, WebRequest, WebR
 use url::Url;
 
 /// Parameters of a query string or form body, each name at most once.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Params(Vec<(String, String)>);
+
+/// Names only: values include codes, tokens and client secrets.
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamError {
@@ -256,6 +265,15 @@ mod tests {
         assert_eq!(
             Params::parse(&vec![b'a'; 20_000]).unwrap_err(),
             ParamError::TooLarge
+        );
+    }
+
+    #[test]
+    fn debug_output_shows_names_not_values() {
+        let p = Params::parse(b"client_secret=hunter2&code=abc").unwrap();
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("client_secret") && !shown.contains("hunter2") && !shown.contains("abc")
         );
     }
 

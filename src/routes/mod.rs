@@ -11,7 +11,8 @@ mod signup;
 mod token;
 mod well_known;
 
-use actix_web::web;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
 
 /// The whole route table.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,4 +38,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout::post))
         .route("/", web::get().to(home::get))
         .route("/static/style.css", web::get().to(pages::stylesheet));
+}
+
+/// A form that could not be read (missing field, bad encoding, too large): a page, not a bare
+/// text error.
+pub fn bad_form(err: &actix_web::error::UrlencodedError) -> HttpResponse {
+    tracing::info!(error = %err, "unreadable form");
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid form",
+        "The form could not be read. Go back, reload the page and try again.".into(),
+    )
+}
+
+/// A query string that could not be read.
+pub fn bad_query(err: &actix_web::error::QueryPayloadError) -> HttpResponse {
+    tracing::info!(error = %err, "unreadable query string");
+    pages::error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid request",
+        "The address could not be read.".into(),
+    )
 }

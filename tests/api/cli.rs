@@ -145,6 +145,26 @@ crate::both_backends! {
         assert_eq!(active[0]["kid"], new["kid"]);
     }
 
+    async fn the_audit_command_lists_security_events(app: TestApp) {
+        let client = json_out(&gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CHATGPT_OPENAI, "--json"], None));
+        let id = client["client_id"].as_str().expect("id");
+        json_out(&gptauth(&app, &["client", "rotate-secret", id, "--json"], None));
+        let events = json_out(&gptauth(&app, &["audit", "--since", "1h", "--json"], None));
+        let events = events.as_array().expect("array");
+        assert!(events.iter().any(|e| e["kind"] == "client_secret_rotated" && e["client_id"] == id), "{events:?}");
+        let none = json_out(&gptauth(&app, &["audit", "--since", "2999-01-01T00:00:00Z", "--json"], None));
+        assert_eq!(none, serde_json::json!([]));
+        fails_with(&gptauth(&app, &["audit", "--since", "yesterday"], None), "--since");
+    }
+
+    async fn a_client_can_opt_in_to_every_chatgpt_callback(app: TestApp) {
+        let client = json_out(&gptauth(&app, &["client", "create", "--name", "Any", "--chatgpt-callbacks", "--require-pkce", "--json"], None));
+        assert_eq!(client["chatgpt_callbacks"], true);
+        assert_eq!(client["require_pkce"], true);
+        assert_eq!(client["redirect_uris"], serde_json::json!([]));
+        fails_with(&gptauth(&app, &["client", "create", "--name", "None"], None), "--redirect-uri");
+    }
+
     async fn user_disable_and_bad_input_fail_cleanly(app: TestApp) {
         fails_with(&gptauth(&app, &["user", "disable", "--email", "ghost@example.com"], None), "no user");
         fails_with(&gptauth(&app, &["user", "create", "--email", "not-an-email", "--password", PASSWORD], None), "--email");

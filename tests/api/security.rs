@@ -220,6 +220,13 @@ crate::both_backends! {
         assert_eq!(resp.json::<Value>().await.expect("json")["error"], "invalid_request");
     }
 
+    async fn an_unreadable_form_gets_an_error_page(app: TestApp) {
+        let browser = browser();
+        let (status, location, body) = app.post_form(&browser, &app.url("/login"), &[("email", "ada@example.com")]).await;
+        assert_eq!((status, location), (StatusCode::BAD_REQUEST, None));
+        assert!(body.contains("<h1>Invalid form</h1>"), "{body}");
+    }
+
     async fn the_audit_trail_records_security_events_without_secrets(app: TestApp) {
         let client = app.client().await;
         app.user("ada@example.com").await;
