@@ -37,22 +37,29 @@ pub const WINDOW_SECONDS: i64 = 3600;
 
 /// The keys one login attempt counts against.
 pub struct Keys {
-    pub account: String,
+    pub account: Option<String>,
     pub ip: Option<String>,
 }
 
 impl Keys {
+    /// A sign-in attempt: counts against the account and the address.
     pub fn new(email: &str, ip: Option<&str>) -> Self {
         Keys {
-            account: format!("account:{}", email.trim().to_lowercase()),
+            account: Some(format!("account:{}", email.trim().to_lowercase())),
+            ip: ip.map(|ip| format!("ip:{ip}")),
+        }
+    }
+
+    /// Probing for taken e-mails at sign-up: counts against the address only.
+    pub fn address(ip: Option<&str>) -> Self {
+        Keys {
+            account: None,
             ip: ip.map(|ip| format!("ip:{ip}")),
         }
     }
 
     fn all(&self) -> Vec<String> {
-        std::iter::once(self.account.clone())
-            .chain(self.ip.clone())
-            .collect()
+        self.account.iter().chain(self.ip.iter()).cloned().collect()
     }
 }
 
@@ -103,7 +110,10 @@ pub async fn failed(db: &Db, keys: &Keys) -> Result<Vec<String>, StoreError> {
 /// A successful sign-in clears the account's counter (not the address's: one valid account
 /// must not reset the limit for guessing others from the same place).
 pub async fn succeeded(db: &Db, keys: &Keys) -> Result<(), StoreError> {
-    db.clear_throttle(&keys.account).await
+    match &keys.account {
+        Some(account) => db.clear_throttle(account).await,
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

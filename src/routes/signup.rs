@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::authorize::unavailable;
 use super::login::NextQuery;
 use super::pages::{SignupPage, error_page, render, safe_next};
-use crate::auth::{csrf, session};
+use crate::auth::{csrf, session, throttle};
 use crate::config::SignupPolicy;
 use crate::domain::{Email, Password};
 use crate::startup::AppState;
@@ -71,6 +71,18 @@ pub async fn post(
             "The form expired. Please try again.".into(),
         );
     }
+    let ip = super::login::client_ip(&req, &state);
+    let keys = throttle::Keys::address(ip.as_deref());
+    match throttle::check(&state.db, &keys).await {
+        Ok(0) => {}
+        Ok(wait) => {
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many attempts. Try again in {wait} seconds."),
+            );
+        }
+        Err(e) => return unavailable(e),
+    }
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
         Err(e) => return again(StatusCode::BAD_REQUEST, e.to_string()),
@@ -101,6 +113,11 @@ pub async fn post(
     match state.db.insert_user(&new_user).await {
         Ok(()) => {}
         Err(StoreError::Duplicate) => {
+            // Without e-mail verification a taken address cannot be hidden here; counting the
+            // attempt against the address bounds how fast anyone can probe for accounts.
+            if let Err(e) = throttle::failed(&state.db, &keys).await {
+                return unavailable(e);
+            }
             return again(
                 StatusCode::CONFLICT,
                 "This account could not be created. If you already have one, sign in instead."
@@ -112,7 +129,7 @@ pub async fn post(
     state.audit.record(AuditEvent {
         kind: "user_signed_up",
         user_id: Some(id),
-        ip: super::login::client_ip(&req, &state),
+        ip,
         ..Default::default()
     });
     match session::start(&req, &state.db, id, state.config.issuer.is_https()).await {

@@ -69,6 +69,7 @@ crate::both_backends! {
         assert!(cb.url.as_str().starts_with(CHATGPT_OPENAI));
         assert_eq!(cb.param("error").as_deref(), Some("access_denied"));
         assert_eq!(cb.param("state").as_deref(), Some("st-deny"));
+        assert_eq!(cb.param("iss").as_deref(), Some(app.address.as_str()), "iss on errors too");
         assert_eq!(cb.param("code"), None);
     }
 

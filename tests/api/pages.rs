@@ -13,7 +13,9 @@ crate::both_backends! {
         assert_eq!(resp.status(), StatusCode::OK);
         let h = resp.headers();
         assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
-        assert!(h.get("content-security-policy").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("frame-ancestors 'none'")));
+        let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src") && !csp.contains("unsafe-inline"), "no script at all: {csp}");
         assert_eq!(h.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
         assert_eq!(h.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
         assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
