@@ -136,6 +136,9 @@ async fn upkeep(state: Arc<AppState>) {
         if let Err(e) = state.db.purge_dead_refresh_families().await {
             tracing::warn!(error = %e, "purging dead refresh tokens failed");
         }
+        if let Err(e) = state.db.purge_revoked_access_tokens().await {
+            tracing::warn!(error = %e, "purging revoked access tokens failed");
+        }
     }
 }
 

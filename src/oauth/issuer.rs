@@ -12,7 +12,7 @@ use crate::crypto;
 use crate::domain::Scope;
 use crate::startup::AppState;
 use crate::store::{AuditEvent, Db, Rotation};
-use crate::tokens::{AccessClaims, Keys, sign_access_token};
+use crate::tokens::{AccessClaims, Keys, sign_access_token, verify_access_token};
 
 /// JWT access tokens (RFC 9068) and opaque refresh tokens rotated within a family.
 pub struct JwtIssuer {
@@ -155,20 +155,9 @@ impl Issuer for JwtIssuer {
     }
 
     async fn recover_token(&mut self, token: &str) -> Result<Option<Grant>, ()> {
-        let keys = self.keys.current();
-        let Ok(header) = jsonwebtoken::decode_header(token) else {
+        let Ok(c) = verify_access_token(&self.keys.current(), self.issuer.as_str(), token) else {
             return Ok(None);
         };
-        let Some(key) = header.kid.as_ref().and_then(|k| keys.decoding.get(k)) else {
-            return Ok(None);
-        };
-        let mut validation = jsonwebtoken::Validation::new(keys.alg);
-        validation.set_issuer(&[self.issuer.as_str()]);
-        validation.validate_aud = false;
-        let Ok(data) = jsonwebtoken::decode::<AccessClaims>(token, key, &validation) else {
-            return Ok(None);
-        };
-        let c = data.claims;
         Ok(Some(Grant {
             owner_id: c.sub,
             client_id: c.client_id,

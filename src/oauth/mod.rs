@@ -9,5 +9,6 @@ pub mod request;
 mod solicitor;
 
 pub use endpoint::{FlowContext, OAuthEndpoint};
+pub use registrar::secret_matches;
 pub use request::{ParamError, Params, ProtocolRequest, ProtocolResponse};
 pub use solicitor::{ConsentView, Solicitor};

@@ -100,9 +100,6 @@ impl Registrar for DbRegistrar {
         client_id: &str,
         passphrase: Option<&[u8]>,
     ) -> Result<(), RegistrarError> {
-        // oxide-auth's refresh flow hands a public client's `id:` Basic header over as an empty
-        // passphrase: that is no secret at all.
-        let passphrase = passphrase.filter(|p| !p.is_empty());
         let client = match self.db.client_credentials(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(RegistrarError::Unspecified),
@@ -112,19 +109,24 @@ impl Registrar for DbRegistrar {
                 return Err(RegistrarError::PrimitiveError);
             }
         };
-        let authenticated = match (&client.secret_hash, passphrase) {
-            (Some(stored), Some(given)) => {
-                let given = String::from_utf8_lossy(given);
-                crypto::constant_time_eq(crypto::digest(&given).as_bytes(), stored.as_bytes())
-            }
-            (None, None) => true,
-            _ => false,
-        };
-        if !authenticated {
+        if !secret_matches(&client, passphrase) {
             return Err(RegistrarError::Unspecified);
         }
         self.ctx.lock().client = Some(client);
         Ok(())
+    }
+}
+
+/// Whether `given` authenticates the client: its secret's digest for a confidential client
+/// (compared in constant time), nothing at all for a public one. An empty secret is none.
+pub fn secret_matches(client: &ClientRecord, given: Option<&[u8]>) -> bool {
+    match (&client.secret_hash, given.filter(|g| !g.is_empty())) {
+        (Some(stored), Some(given)) => {
+            let given = String::from_utf8_lossy(given);
+            crypto::constant_time_eq(crypto::digest(&given).as_bytes(), stored.as_bytes())
+        }
+        (None, None) => true,
+        _ => false,
     }
 }
 

@@ -1,12 +1,16 @@
 //! The HTTP edge: thin handlers that parse, call one function, and map the result.
 
 mod authorize;
+mod client_auth;
 mod consent;
 mod health;
 mod home;
+mod introspect;
 mod login;
 mod logout;
 mod pages;
+mod presented_token;
+mod revoke;
 mod signup;
 mod token;
 mod well_known;
@@ -29,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
         .route("/oauth/authorize", web::get().to(authorize::get))
         .route("/oauth/token", web::post().to(token::post))
+        .route("/oauth/revoke", web::post().to(revoke::post))
+        .route("/oauth/introspect", web::post().to(introspect::post))
         .route("/login", web::get().to(login::get))
         .route("/login", web::post().to(login::post))
         .route("/signup", web::get().to(signup::get))

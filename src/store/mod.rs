@@ -14,6 +14,7 @@ mod codes;
 mod consents;
 mod keys;
 mod refresh;
+mod revocations;
 mod sessions;
 mod throttle;
 mod users;

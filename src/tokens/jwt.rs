@@ -17,6 +17,49 @@ pub struct AccessClaims {
     pub scope: String,
 }
 
+/// Why a presented access token is not one of ours, or no longer valid.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a JWT")]
+    Malformed,
+    #[error("not signed by a key of this server")]
+    UnknownKey,
+    #[error("not an access token")]
+    WrongType,
+    #[error("invalid: {0}")]
+    Invalid(jsonwebtoken::errors::Error),
+}
+
+/// Verifies an access token this server issued: a published key by `kid`, `typ: at+jwt`, our
+/// `iss`, not expired. The audience is not checked here: the server answers for every audience.
+pub fn verify_access_token(
+    keys: &KeySet,
+    issuer: &str,
+    token: &str,
+) -> Result<AccessClaims, VerifyError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+    if !header
+        .typ
+        .as_deref()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
+    {
+        return Err(VerifyError::WrongType);
+    }
+    let key = header
+        .kid
+        .as_ref()
+        .and_then(|k| keys.decoding.get(k))
+        .ok_or(VerifyError::UnknownKey)?;
+    let mut validation = jsonwebtoken::Validation::new(keys.alg);
+    validation.set_issuer(&[issuer]);
+    validation.validate_aud = false;
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+    jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(VerifyError::Invalid)
+}
+
 /// Signs the claims with the active key; the header carries `typ: at+jwt` and the `kid`.
 pub fn sign_access_token(
     keys: &KeySet,

@@ -3,5 +3,5 @@
 mod jwt;
 mod keys;
 
-pub use jwt::{AccessClaims, sign_access_token};
+pub use jwt::{AccessClaims, VerifyError, sign_access_token, verify_access_token};
 pub use keys::{KeyError, KeySet, Keys, generate_es256};

@@ -9,5 +9,6 @@ mod discovery;
 mod pages;
 mod pkce;
 mod refresh;
+mod revocation;
 mod security;
 mod token;

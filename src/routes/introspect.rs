@@ -1,0 +1,84 @@
+//! `POST /oauth/introspect` (RFC 7662): is this token active, and what does it stand for?
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use super::client_auth::{TokenError, authenticate, client_credentials, no_store, read_form};
+use super::presented_token::{Presented, identify};
+use super::revoke::unavailable;
+use crate::startup::AppState;
+
+#[tracing::instrument(name = "introspect", skip_all, fields(client_id))]
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut params = match read_form(&req, payload).await {
+        Ok(p) => p,
+        Err((err, description)) => return err.respond(&description),
+    };
+    let credentials = match client_credentials(&req, &mut params) {
+        Ok(c) => c,
+        Err((err, description)) => return err.respond(&description),
+    };
+    tracing::Span::current().record("client_id", credentials.client_id.as_str());
+    let client = match authenticate(&state.db, &credentials).await {
+        // Introspection tells about tokens: confidential clients only (RFC 7662 §2.1).
+        Ok(c) if c.secret_hash.is_none() => {
+            return TokenError::InvalidClient.respond("public clients cannot introspect");
+        }
+        Ok(c) => c,
+        Err((err, description)) => return err.respond(&description),
+    };
+    let Some(token) = params.non_empty("token") else {
+        return TokenError::InvalidRequest.respond("token is missing");
+    };
+    let presented = match identify(&state, token).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(e),
+    };
+    let now = crate::store::now();
+    let body = match presented {
+        // Any authenticated client may introspect access tokens: resource servers do.
+        Presented::Access(claims) => match state.db.is_access_token_revoked(&claims.jti).await {
+            Ok(true) => json!({ "active": false }),
+            Ok(false) => json!({
+                "active": true,
+                "token_type": "Bearer",
+                "sub": claims.sub,
+                "client_id": claims.client_id,
+                "scope": claims.scope,
+                "exp": claims.exp,
+                "iat": claims.iat,
+                "iss": claims.iss,
+                "aud": claims.aud,
+                "jti": claims.jti,
+            }),
+            Err(e) => return unavailable(e),
+        },
+        // A refresh token is its own client's business only.
+        Presented::Refresh(found)
+            if found.client_id == client.client_id
+                && found.family_revoked_at.is_none()
+                && found.expires_at > now
+                && found
+                    .rotated_at
+                    .is_none_or(|at| now - at <= state.config.refresh_grace_seconds) =>
+        {
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "sub": found.user_id.to_string(),
+                "client_id": found.client_id,
+                "scope": found.scope,
+                "exp": found.expires_at,
+                "iss": state.config.issuer.as_str(),
+            })
+        }
+        _ => json!({ "active": false }),
+    };
+    let mut resp = HttpResponse::Ok();
+    no_store(&mut resp);
+    resp.json(body)
+}

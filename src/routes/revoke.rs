@@ -1,0 +1,79 @@
+//! `POST /oauth/revoke` (RFC 7009): a client withdraws a token it holds.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::client_auth::{TokenError, authenticate, client_credentials, no_store, read_form};
+use super::presented_token::{Presented, identify};
+use crate::startup::AppState;
+use crate::store::AuditEvent;
+
+#[tracing::instrument(name = "revoke", skip_all, fields(client_id))]
+pub async fn post(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut params = match read_form(&req, payload).await {
+        Ok(p) => p,
+        Err((err, description)) => return err.respond(&description),
+    };
+    let credentials = match client_credentials(&req, &mut params) {
+        Ok(c) => c,
+        Err((err, description)) => return err.respond(&description),
+    };
+    tracing::Span::current().record("client_id", credentials.client_id.as_str());
+    let client = match authenticate(&state.db, &credentials).await {
+        Ok(c) => c,
+        Err((err, description)) => return err.respond(&description),
+    };
+    let Some(token) = params.non_empty("token") else {
+        return TokenError::InvalidRequest.respond("token is missing");
+    };
+    let presented = match identify(&state, token).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(e),
+    };
+    // Only the client a token was issued to may revoke it; for anything else the answer is the
+    // same 200 as for an unknown token, so nobody learns about other clients' tokens.
+    let outcome = match presented {
+        Presented::Refresh(found) if found.client_id == client.client_id => {
+            let done = state
+                .db
+                .revoke_refresh_family(found.family_id, "revoked by the client")
+                .await;
+            done.map(|()| Some(("refresh_token_revoked", Some(found.user_id))))
+        }
+        Presented::Access(claims) if claims.client_id == client.client_id => state
+            .db
+            .revoke_access_token(&claims.jti, &claims.client_id, claims.exp)
+            .await
+            .map(|()| {
+                Some((
+                    "access_token_revoked",
+                    uuid::Uuid::parse_str(&claims.sub).ok(),
+                ))
+            }),
+        _ => Ok(None),
+    };
+    match outcome {
+        Ok(Some((kind, user_id))) => {
+            state.audit.record(AuditEvent {
+                kind,
+                user_id,
+                client_id: Some(client.client_id),
+                ..Default::default()
+            });
+        }
+        Ok(None) => {}
+        Err(e) => return unavailable(e),
+    }
+    let mut resp = HttpResponse::Ok();
+    no_store(&mut resp);
+    resp.finish()
+}
+
+pub fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "storage failed");
+    TokenError::TemporarilyUnavailable
+        .respond("the server cannot reach its database; retry shortly")
+}

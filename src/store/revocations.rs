@@ -1,0 +1,45 @@
+use super::{Db, Result, on_db};
+
+impl Db {
+    /// Records an access token as revoked until it would have expired anyway.
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        on_db!(self, |p| sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING"
+        )
+        .bind(jti)
+        .bind(client_id)
+        .bind(super::now())
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
+        let found = on_db!(self, |p| sqlx::query_scalar::<_, String>(
+            "SELECT jti FROM revoked_access_tokens WHERE jti = $1"
+        )
+        .bind(jti)
+        .fetch_optional(p)
+        .await)?;
+        Ok(found.is_some())
+    }
+
+    /// Entries for tokens that have expired by now matter no more.
+    pub async fn purge_revoked_access_tokens(&self) -> Result<u64> {
+        Ok(on_db!(self, |p| sqlx::query(
+            "DELETE FROM revoked_access_tokens WHERE expires_at <= $1"
+        )
+        .bind(super::now())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?)
+    }
+}
