@@ -86,6 +86,8 @@ pub struct TestApp {
     pub backend: Backend,
     pub database_url: String,
     pub db: Db,
+    /// The in-process server's state (absent when the test runs the binary).
+    pub state: Option<std::sync::Arc<gptauth::startup::AppState>>,
 }
 
 /// A registered confidential client.
@@ -183,12 +185,14 @@ pub async fn spawn_app_on(
     let app = Application::build_with(config, db.clone(), listener)
         .await
         .expect("build app");
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         backend,
         database_url,
         db,
+        state: Some(state),
     }
 }
 

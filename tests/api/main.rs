@@ -12,3 +12,4 @@ mod refresh;
 mod revocation;
 mod security;
 mod token;
+mod verifier;

@@ -356,6 +356,7 @@ async fn secrets_never_reach_the_log() {
         backend: Backend::Sqlite,
         database_url,
         db,
+        state: None,
     };
     let client = app.client().await;
     app.user("ada@example.com").await;

@@ -1,0 +1,88 @@
+//! actix-web 4: [`AuthenticatedUser`] as an extractor.
+//!
+//! Register the verifier with `App::app_data(verifier.clone())`, then take an
+//! `AuthenticatedUser` in any handler:
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer, web, Responder};
+//! use gptauth_verify::{AuthenticatedUser, Verifier};
+//!
+//! async fn me(user: AuthenticatedUser) -> impl Responder {
+//!     format!("hello {}", user.sub)
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let verifier = Verifier::builder("https://auth.example.com").build().expect("issuer URL");
+//! HttpServer::new(move || App::new().app_data(verifier.clone()).route("/me", web::get().to(me)))
+//!     .bind("127.0.0.1:3000")?
+//!     .run()
+//!     .await
+//! # }
+//! ```
+//!
+//! A missing or invalid token never reaches the handler: it is answered `401` with a
+//! `WWW-Authenticate: Bearer …` header. Return `user.require_scope("x")?` from a handler whose
+//! error type is `actix_web::Error` to answer `403 insufficient_scope`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload};
+
+use crate::{AuthenticatedUser, InsufficientScope, Verifier, VerifyError};
+
+impl ResponseError for VerifyError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status_code());
+        if let Ok(v) = HeaderValue::from_str(&self.www_authenticate()) {
+            resp.insert_header((header::WWW_AUTHENTICATE, v));
+        }
+        resp.json(
+            serde_json::json!({ "error": "invalid_token", "error_description": self.to_string() }),
+        )
+    }
+}
+
+impl ResponseError for InsufficientScope {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::FORBIDDEN
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::Forbidden();
+        if let Ok(v) = HeaderValue::from_str(&self.www_authenticate()) {
+            resp.insert_header((header::WWW_AUTHENTICATE, v));
+        }
+        resp.json(serde_json::json!({ "error": "insufficient_scope", "scope": self.required }))
+    }
+}
+
+impl FromRequest for AuthenticatedUser {
+    type Error = VerifyError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verifier = req.app_data::<Verifier>().cloned().or_else(|| {
+            req.app_data::<actix_web::web::Data<Verifier>>()
+                .map(|d| d.get_ref().clone())
+        });
+        let authorization = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Box::pin(async move {
+            let verifier = verifier.ok_or_else(|| {
+                VerifyError::Config("no gptauth_verify::Verifier in the app data".into())
+            })?;
+            let authorization = authorization.ok_or(VerifyError::Missing)?;
+            verifier.verify_header(&authorization).await
+        })
+    }
+}

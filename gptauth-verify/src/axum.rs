@@ -1,0 +1,77 @@
+//! axum 0.8: [`AuthenticatedUser`] as an extractor.
+//!
+//! Put the [`Verifier`] in your state (or make it reachable with `FromRef`), then take an
+//! `AuthenticatedUser` in any handler:
+//!
+//! ```ignore
+//! use axum::{Router, routing::get};
+//! use gptauth_verify::{AuthenticatedUser, Verifier};
+//!
+//! async fn me(user: AuthenticatedUser) -> String {
+//!     format!("hello {}", user.sub)
+//! }
+//!
+//! let verifier = Verifier::builder("https://auth.example.com").build()?;
+//! let app: Router = Router::new().route("/me", get(me)).with_state(verifier);
+//! ```
+//!
+//! A missing or invalid token is answered `401` with `WWW-Authenticate: Bearer …`; return
+//! `Err(InsufficientScope)` (it implements `IntoResponse`) for `403 insufficient_scope`.
+
+use axum_core::extract::{FromRef, FromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+
+use crate::{AuthenticatedUser, InsufficientScope, Verifier, VerifyError};
+
+fn json_response(status: StatusCode, challenge: &str, body: serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(challenge) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+impl IntoResponse for VerifyError {
+    fn into_response(self) -> Response {
+        json_response(
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+            &self.www_authenticate(),
+            serde_json::json!({ "error": "invalid_token", "error_description": self.to_string() }),
+        )
+    }
+}
+
+impl IntoResponse for InsufficientScope {
+    fn into_response(self) -> Response {
+        json_response(
+            StatusCode::FORBIDDEN,
+            &self.www_authenticate(),
+            serde_json::json!({ "error": "insufficient_scope", "scope": self.required }),
+        )
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthenticatedUser
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = VerifyError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Verifier::from_ref(state);
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(VerifyError::Missing)?;
+        verifier.verify_header(authorization).await
+    }
+}

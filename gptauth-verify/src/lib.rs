@@ -1,0 +1,519 @@
+//! Validate [gptauth](https://github.com/) access tokens in your API.
+//!
+//! gptauth issues JWT access tokens (RFC 9068): signed with ES256, `typ: at+jwt`, a `kid` from
+//! the server's JWKS, and the claims `iss`, `sub`, `aud`, `exp`, `iat`, `jti`, `client_id`,
+//! `scope`. A [`Verifier`] checks all of that offline: it discovers the JWKS from the issuer's
+//! metadata (RFC 8414), caches the keys, and refetches them once when a token names a key it
+//! has not seen (key rotation), at most once per [`VerifierBuilder::refetch_interval`].
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), gptauth_verify::VerifyError> {
+//! use gptauth_verify::Verifier;
+//!
+//! let verifier = Verifier::builder("https://auth.example.com")
+//!     .audience("https://api.example.com")
+//!     .build()?;
+//! let user = verifier.verify_header("Bearer eyJ…").await?;
+//! println!("request from {} via GPT client {}", user.sub, user.client_id);
+//! # Ok(()) }
+//! ```
+//!
+//! With the `actix` or `axum` feature, [`AuthenticatedUser`] is an extractor: a handler that
+//! takes one only runs for a valid token; anything else is answered `401` with
+//! `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750 §3). See the `actix` and `axum`
+//! modules.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+
+#[cfg(feature = "actix")]
+pub mod actix;
+#[cfg(feature = "axum")]
+pub mod axum;
+
+/// Why a token was refused. [`VerifyError::www_authenticate`] gives the header to send back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// No `Authorization: Bearer …` header at all.
+    #[error("no bearer token")]
+    Missing,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    /// `alg` other than the asymmetric one of the key (`none`, `HS256`, …).
+    #[error("the token's algorithm is not accepted")]
+    Algorithm,
+    /// Not `typ: at+jwt` (an ID token, for example).
+    #[error("not an access token")]
+    WrongType,
+    #[error("the token is signed with a key the issuer does not publish")]
+    UnknownKey,
+    #[error("the token's signature is invalid")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token is from another issuer")]
+    Issuer,
+    #[error("the token is meant for another audience")]
+    Audience,
+    #[error("the token lacks a required claim")]
+    Claims,
+    /// The issuer's keys could not be fetched and none are cached.
+    #[error("the issuer's keys are unavailable: {0}")]
+    KeysUnavailable(String),
+    /// The builder was given an unusable issuer URL.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl VerifyError {
+    /// The HTTP status to answer with: 401, or 503 when the keys cannot be had.
+    pub fn status(&self) -> u16 {
+        match self {
+            VerifyError::KeysUnavailable(_) | VerifyError::Config(_) => 503,
+            _ => 401,
+        }
+    }
+
+    /// The `WWW-Authenticate` header value (RFC 6750 §3): a request without a token gets the
+    /// bare challenge, a bad token `error="invalid_token"`.
+    pub fn www_authenticate(&self) -> String {
+        match self {
+            VerifyError::Missing => "Bearer".to_string(),
+            other => format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                other.to_string().replace('"', "'")
+            ),
+        }
+    }
+}
+
+/// A missing scope: answer 403 with `error="insufficient_scope"` (RFC 6750 §3.1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the token lacks the scope {required:?}")]
+pub struct InsufficientScope {
+    pub required: String,
+}
+
+impl InsufficientScope {
+    pub fn www_authenticate(&self) -> String {
+        format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+            self.required.replace('"', "'")
+        )
+    }
+}
+
+/// Who is calling: the verified claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticatedUser {
+    /// The person: the same value in every session, refresh and re-login.
+    pub sub: String,
+    /// The OAuth client (the GPT) that obtained the token.
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub audience: Vec<String>,
+    pub issuer: String,
+    pub expires_at: i64,
+    pub issued_at: Option<i64>,
+    pub jwt_id: Option<String>,
+}
+
+impl AuthenticatedUser {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// `Ok` when the token carries `scope`; otherwise the 403 to answer with.
+    pub fn require_scope(&self, scope: &str) -> Result<(), InsufficientScope> {
+        if self.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(InsufficientScope {
+                required: scope.to_string(),
+            })
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    #[serde(deserialize_with = "one_or_many")]
+    aud: Vec<String>,
+    exp: i64,
+    iat: Option<i64>,
+    jti: Option<String>,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    scope: String,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// Configures a [`Verifier`].
+pub struct VerifierBuilder {
+    issuer: String,
+    audience: Option<String>,
+    jwks_uri: Option<String>,
+    leeway: u64,
+    refetch_interval: Duration,
+    timeout: Duration,
+}
+
+impl VerifierBuilder {
+    /// The `aud` your API accepts (the client's `--audience` in gptauth). Default: the issuer,
+    /// which is what gptauth puts in `aud` for clients without an audience.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Skip discovery and fetch keys from this URL.
+    pub fn jwks_uri(mut self, uri: impl Into<String>) -> Self {
+        self.jwks_uri = Some(uri.into());
+        self
+    }
+
+    /// Clock skew tolerated on `exp` and `nbf`, seconds (default 30).
+    pub fn leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+
+    /// How soon an unknown `kid` may trigger another key fetch (default 30 s), so a flood of
+    /// forged tokens cannot turn into a flood of requests to the issuer.
+    pub fn refetch_interval(mut self, interval: Duration) -> Self {
+        self.refetch_interval = interval;
+        self
+    }
+
+    /// Timeout of each request to the issuer (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn build(self) -> Result<Verifier, VerifyError> {
+        let issuer = self.issuer.trim_end_matches('/').to_string();
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(VerifyError::Config(format!(
+                "the issuer must be an http(s) URL, got {issuer:?}"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| VerifyError::Config(e.to_string()))?;
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                audience: self.audience.unwrap_or_else(|| issuer.clone()),
+                issuer,
+                jwks_uri: RwLock::new(self.jwks_uri),
+                leeway: self.leeway,
+                refetch_interval: self.refetch_interval,
+                http,
+                keys: RwLock::new(HashMap::new()),
+                last_fetch: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+/// Verifies access tokens of one issuer for one audience. Cheap to clone; share one.
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    issuer: String,
+    audience: String,
+    jwks_uri: RwLock<Option<String>>,
+    leeway: u64,
+    refetch_interval: Duration,
+    http: reqwest::Client,
+    keys: RwLock<HashMap<String, (DecodingKey, Algorithm)>>,
+    /// When an unknown `kid` last caused a refetch, for rate limiting. Also serialises fetches.
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+impl Verifier {
+    pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder {
+            issuer: issuer.into(),
+            audience: None,
+            jwks_uri: None,
+            leeway: 30,
+            refetch_interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.inner.issuer
+    }
+
+    /// Verifies the value of an `Authorization` header (`Bearer <token>`).
+    pub async fn verify_header(
+        &self,
+        authorization: &str,
+    ) -> Result<AuthenticatedUser, VerifyError> {
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(VerifyError::Missing)?;
+        self.verify(token).await
+    }
+
+    /// Verifies a token: signature with a published key, `typ`, `iss`, `aud`, `exp`/`nbf`.
+    pub async fn verify(&self, token: &str) -> Result<AuthenticatedUser, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if !header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        }) {
+            return Err(VerifyError::WrongType);
+        }
+        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
+        let (key, alg) = self.key(&kid).await?;
+        // The algorithm comes from the key, never from the token (no `none`, no HS256 with a
+        // public key as the secret).
+        if header.alg != alg {
+            return Err(VerifyError::Algorithm);
+        }
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[&self.inner.issuer]);
+        validation.set_audience(&[&self.inner.audience]);
+        validation.leeway = self.inner.leeway;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            match e.kind() {
+                ErrorKind::ExpiredSignature => VerifyError::Expired,
+                ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+                ErrorKind::InvalidIssuer => VerifyError::Issuer,
+                ErrorKind::InvalidAudience => VerifyError::Audience,
+                ErrorKind::InvalidSignature => VerifyError::Signature,
+                ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => VerifyError::Claims,
+                ErrorKind::InvalidAlgorithm => VerifyError::Algorithm,
+                _ => VerifyError::Malformed,
+            }
+        })?;
+        let c = data.claims;
+        Ok(AuthenticatedUser {
+            sub: c.sub,
+            client_id: c.client_id,
+            scopes: c
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            audience: c.aud,
+            issuer: c.iss,
+            expires_at: c.exp,
+            issued_at: c.iat,
+            jwt_id: c.jti,
+        })
+    }
+
+    /// The key for `kid`: from the cache, or after one (rate-limited) refetch.
+    async fn key(&self, kid: &str) -> Result<(DecodingKey, Algorithm), VerifyError> {
+        if let Some(found) = self.inner.keys.read().await.get(kid) {
+            return Ok(found.clone());
+        }
+        {
+            let mut last = self.inner.last_fetch.lock().await;
+            // Another task may have fetched while this one waited for the lock.
+            if let Some(found) = self.inner.keys.read().await.get(kid) {
+                return Ok(found.clone());
+            }
+            let cold = self.inner.keys.read().await.is_empty();
+            if !cold {
+                // A warm cache refetches for an unknown `kid` (a rotation), once per interval.
+                if last.is_some_and(|at| at.elapsed() < self.inner.refetch_interval) {
+                    return Err(VerifyError::UnknownKey);
+                }
+                *last = Some(Instant::now());
+            }
+            let fetched = self.fetch_keys().await;
+            match fetched {
+                Ok(keys) => *self.inner.keys.write().await = keys,
+                // Keep serving from a warm cache while the issuer is unreachable.
+                Err(e) if cold => return Err(e),
+                Err(_) => return Err(VerifyError::UnknownKey),
+            }
+        }
+        self.inner
+            .keys
+            .read()
+            .await
+            .get(kid)
+            .cloned()
+            .ok_or(VerifyError::UnknownKey)
+    }
+
+    async fn fetch_keys(&self) -> Result<HashMap<String, (DecodingKey, Algorithm)>, VerifyError> {
+        let unavailable = |e: &dyn std::fmt::Display| VerifyError::KeysUnavailable(e.to_string());
+        // Bound first: a guard in the match scrutinee would live through the arms below.
+        let configured = self.inner.jwks_uri.read().await.clone();
+        let jwks_uri = match configured {
+            Some(uri) => uri,
+            None => {
+                let uri = self.discover().await?;
+                *self.inner.jwks_uri.write().await = Some(uri.clone());
+                uri
+            }
+        };
+        let set: JwkSet = self
+            .inner
+            .http
+            .get(&jwks_uri)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| unavailable(&e))?
+            .json()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            let alg = match &jwk.algorithm {
+                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => {
+                    Algorithm::ES256
+                }
+                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P384 => {
+                    Algorithm::ES384
+                }
+                AlgorithmParameters::RSA(_) => Algorithm::RS256,
+                AlgorithmParameters::OctetKeyPair(_) => Algorithm::EdDSA,
+                // Symmetric keys have no place in a public key set.
+                _ => continue,
+            };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, (key, alg));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// RFC 8414 discovery; the metadata must name the configured issuer (§3.3).
+    async fn discover(&self) -> Result<String, VerifyError> {
+        #[derive(Deserialize)]
+        struct Metadata {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let url = format!(
+            "{}/.well-known/oauth-authorization-server",
+            self.inner.issuer
+        );
+        let meta: Metadata = self
+            .inner
+            .http
+            .get(&url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| VerifyError::KeysUnavailable(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| VerifyError::KeysUnavailable(e.to_string()))?;
+        if meta.issuer.trim_end_matches('/') != self.inner.issuer {
+            return Err(VerifyError::KeysUnavailable(format!(
+                "the metadata names the issuer {:?}, not {:?}",
+                meta.issuer, self.inner.issuer
+            )));
+        }
+        Ok(meta.jwks_uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        assert_eq!(VerifyError::Missing.www_authenticate(), "Bearer");
+        assert_eq!(
+            VerifyError::Expired.www_authenticate(),
+            "Bearer error=\"invalid_token\", error_description=\"the token has expired\""
+        );
+        assert_eq!(
+            InsufficientScope {
+                required: "notes.write".into()
+            }
+            .www_authenticate(),
+            "Bearer error=\"insufficient_scope\", scope=\"notes.write\""
+        );
+        assert_eq!(VerifyError::KeysUnavailable("down".into()).status(), 503);
+        assert_eq!(VerifyError::Signature.status(), 401);
+    }
+
+    #[test]
+    fn scopes_are_checked_one_by_one() {
+        let user = AuthenticatedUser {
+            sub: "u".into(),
+            client_id: "c".into(),
+            scopes: vec!["notes.read".into()],
+            audience: vec!["a".into()],
+            issuer: "i".into(),
+            expires_at: 0,
+            issued_at: None,
+            jwt_id: None,
+        };
+        assert!(user.require_scope("notes.read").is_ok());
+        assert_eq!(
+            user.require_scope("notes.write"),
+            Err(InsufficientScope {
+                required: "notes.write".into()
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_or_garbled_header_is_refused_without_a_fetch() {
+        let v = Verifier::builder("http://127.0.0.1:9").build().unwrap();
+        assert_eq!(
+            v.verify_header("Basic abc").await,
+            Err(VerifyError::Missing)
+        );
+        assert_eq!(v.verify_header("Bearer ").await, Err(VerifyError::Missing));
+        assert_eq!(v.verify("not-a-jwt").await, Err(VerifyError::Malformed));
+    }
+
+    #[test]
+    fn a_bad_issuer_is_a_configuration_error() {
+        assert!(matches!(
+            Verifier::builder("auth.example.com").build(),
+            Err(VerifyError::Config(_))
+        ));
+    }
+}
