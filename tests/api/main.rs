@@ -6,6 +6,7 @@ mod helpers;
 mod authorize;
 mod cli;
 mod discovery;
+mod notes_example;
 mod pages;
 mod pkce;
 mod refresh;
