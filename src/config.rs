@@ -17,6 +17,8 @@ pub struct Config {
     pub signup: SignupPolicy,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_proxy: bool,
+    /// Rotate the signing key when it is this many days old; 0 turns automatic rotation off.
+    pub key_rotation_days: i64,
     pub log_filter: String,
 }
 
@@ -161,6 +163,23 @@ impl Config {
             code_ttl: seconds("GPTAUTH_CODE_TTL", 60)?,
             signup,
             trust_proxy,
+            key_rotation_days: match get("GPTAUTH_KEY_ROTATION_DAYS")
+                .filter(|v| !v.trim().is_empty())
+            {
+                None => 0,
+                Some(raw) => {
+                    raw.trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|d| *d >= 0)
+                        .ok_or(ConfigError {
+                            var: "GPTAUTH_KEY_ROTATION_DAYS",
+                            message: format!(
+                                "must be a whole number of days (0: off), got {raw:?}"
+                            ),
+                        })?
+                }
+            },
             log_filter: text("RUST_LOG", "info"),
         })
     }
@@ -208,6 +227,21 @@ mod tests {
         let err = config(&[("GPTAUTH_CODE_TTL", "0")]).unwrap_err();
         assert_eq!(err.var, "GPTAUTH_CODE_TTL");
         assert!(err.to_string().starts_with("GPTAUTH_CODE_TTL: "));
+    }
+
+    #[test]
+    fn key_rotation_is_off_by_default_and_must_be_whole_days() {
+        assert_eq!(config(&[]).unwrap().key_rotation_days, 0);
+        assert_eq!(
+            config(&[("GPTAUTH_KEY_ROTATION_DAYS", "90")])
+                .unwrap()
+                .key_rotation_days,
+            90
+        );
+        let err = config(&[("GPTAUTH_KEY_ROTATION_DAYS", "-1")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_KEY_ROTATION_DAYS");
+        let err = config(&[("GPTAUTH_TRUST_PROXY", "maybe")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_TRUST_PROXY");
     }
 
     #[test]

@@ -119,6 +119,17 @@ async fn upkeep(state: Arc<AppState>) {
         {
             tracing::warn!(error = %e, "reloading signing keys failed");
         }
+        if let Err(e) = state
+            .keys
+            .rotate_if_due(
+                &state.db,
+                state.config.key_rotation_days,
+                state.config.access_token_ttl,
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "scheduled key rotation failed");
+        }
         if let Err(e) = state.db.purge_expired_codes().await {
             tracing::warn!(error = %e, "purging expired codes failed");
         }

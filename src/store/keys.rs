@@ -32,6 +32,38 @@ impl Db {
         .await)?)
     }
 
+    /// Rotates only if `current_kid` is still the active key: of several instances deciding at
+    /// once that a rotation is due, one rotates. Returns whether this call rotated.
+    pub async fn rotate_from(&self, current_kid: &str, key: &KeyRecord) -> Result<bool> {
+        let rotated = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let retired = sqlx::query(
+                "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
+            )
+            .bind(key.created_at)
+            .bind(current_kid)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if retired == 1 {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.private_der)
+                .bind(&key.public_jwk)
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            retired == 1
+        });
+        Ok(rotated)
+    }
+
     /// Adds a new active key and retires the others, in one transaction.
     pub async fn rotate_in_key(&self, key: &KeyRecord) -> Result<()> {
         on_db!(self, |p| {

@@ -77,6 +77,33 @@ impl Keys {
         Ok(())
     }
 
+    /// Rotates the signing key when it is older than `max_age_days` (0: never), then reloads.
+    /// Returns whether a new key was introduced.
+    pub async fn rotate_if_due(
+        &self,
+        db: &Db,
+        max_age_days: i64,
+        access_token_ttl: i64,
+    ) -> Result<bool, KeyError> {
+        if max_age_days <= 0 {
+            return Ok(false);
+        }
+        let records = db.signing_keys().await?;
+        let Some(active) = records.iter().find(|k| k.retired_at.is_none()) else {
+            return Ok(false);
+        };
+        if crate::store::now() - active.created_at < max_age_days * 86_400 {
+            return Ok(false);
+        }
+        let fresh = generate_es256()?;
+        let rotated = db.rotate_from(&active.kid, &fresh).await?;
+        if rotated {
+            tracing::info!(old = %active.kid, new = %fresh.kid, "rotated the signing key on schedule");
+        }
+        self.reload(db, access_token_ttl).await?;
+        Ok(rotated)
+    }
+
     pub fn current(&self) -> Arc<KeySet> {
         self.current
             .read()

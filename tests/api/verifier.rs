@@ -300,3 +300,28 @@ crate::both_backends_with! {
         assert_eq!(VerifyError::Expired.status(), 401);
     }
 }
+
+crate::both_backends_with! {
+    &[("GPTAUTH_KEY_ROTATION_DAYS", "30")];
+    async fn the_key_rotates_on_schedule_once_across_instances(app: TestApp) {
+        let state = app.state.as_ref().expect("state").clone();
+        let other = spawn_app_on(app.backend, &app.database_url, &[("GPTAUTH_KEY_ROTATION_DAYS", "30")]).await;
+        let other_state = other.state.as_ref().expect("state").clone();
+        assert!(!state.keys.rotate_if_due(&state.db, 30, 3600).await.expect("check"), "a fresh key is not due");
+        match &app.db {
+            gptauth::store::Db::Postgres(p) => { sqlx::query("UPDATE signing_keys SET created_at = created_at - 31 * 86400").execute(p).await.expect("age"); }
+            gptauth::store::Db::Sqlite(p) => { sqlx::query("UPDATE signing_keys SET created_at = created_at - 31 * 86400").execute(p).await.expect("age"); }
+        }
+        let old_kid = state.keys.current().kid.clone();
+        let (a, b) = futures::join!(
+            state.keys.rotate_if_due(&state.db, 30, 3600),
+            other_state.keys.rotate_if_due(&other_state.db, 30, 3600),
+        );
+        assert_eq!(u8::from(a.expect("a")) + u8::from(b.expect("b")), 1, "exactly one instance rotates");
+        other_state.keys.reload(&other_state.db, 3600).await.expect("reload");
+        state.keys.reload(&state.db, 3600).await.expect("reload");
+        assert_ne!(state.keys.current().kid, old_kid);
+        assert_eq!(state.keys.current().kid, other_state.keys.current().kid, "both instances sign with the new key");
+        assert_eq!(state.keys.current().jwks.keys.len(), 2, "the old key is still published");
+    }
+}
