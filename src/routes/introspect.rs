@@ -3,8 +3,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use super::client_auth::{TokenError, authenticate, client_credentials, no_store, read_form};
-use super::presented_token::{Presented, identify};
+use super::client_auth::{TokenError, no_store};
+use super::presented_token::{Presented, token_request};
 use super::revoke::unavailable;
 use crate::startup::AppState;
 
@@ -14,30 +14,14 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let mut params = match read_form(&req, payload).await {
-        Ok(p) => p,
-        Err((err, description)) => return err.respond(&description),
+    let (client, presented) = match token_request(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
     };
-    let credentials = match client_credentials(&req, &mut params) {
-        Ok(c) => c,
-        Err((err, description)) => return err.respond(&description),
-    };
-    tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let client = match authenticate(&state.db, &credentials).await {
-        // Introspection tells about tokens: confidential clients only (RFC 7662 §2.1).
-        Ok(c) if c.secret_hash.is_none() => {
-            return TokenError::InvalidClient.respond("public clients cannot introspect");
-        }
-        Ok(c) => c,
-        Err((err, description)) => return err.respond(&description),
-    };
-    let Some(token) = params.non_empty("token") else {
-        return TokenError::InvalidRequest.respond("token is missing");
-    };
-    let presented = match identify(&state, token).await {
-        Ok(p) => p,
-        Err(e) => return unavailable(e),
-    };
+    // Introspection tells about tokens: confidential clients only (RFC 7662 §2.1).
+    if client.secret_hash.is_none() {
+        return TokenError::InvalidClient.respond("public clients cannot introspect");
+    }
     let now = crate::store::now();
     let body = match presented {
         // Any authenticated client may introspect access tokens: resource servers do.

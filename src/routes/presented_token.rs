@@ -1,9 +1,37 @@
 //! Telling which of our tokens a client presented (revocation and introspection).
 
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::client_auth::{TokenError, authenticate, client_credentials, read_form};
 use crate::crypto;
 use crate::startup::AppState;
-use crate::store::{RefreshLookup, StoreError};
+use crate::store::{ClientRecord, RefreshLookup, StoreError};
 use crate::tokens::{AccessClaims, verify_access_token};
+
+/// The shared front of revocation and introspection: read the form, authenticate the client,
+/// and look up its `token`. An error is the response to send.
+pub async fn token_request(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(ClientRecord, Presented), HttpResponse> {
+    let respond = |(err, description): (TokenError, String)| err.respond(&description);
+    let mut params = read_form(req, payload).await.map_err(respond)?;
+    let credentials = client_credentials(req, &mut params).map_err(respond)?;
+    tracing::Span::current().record("client_id", credentials.client_id.as_str());
+    let client = authenticate(&state.db, &credentials)
+        .await
+        .map_err(respond)?;
+    let Some(token) = params.non_empty("token") else {
+        return Err(TokenError::InvalidRequest.respond("token is missing"));
+    };
+    let presented = identify(state, token).await.map_err(|e| {
+        tracing::error!(error = %e, "storage failed");
+        TokenError::TemporarilyUnavailable
+            .respond("the server cannot reach its database; retry shortly")
+    })?;
+    Ok((client, presented))
+}
 
 pub enum Presented {
     /// A valid, unexpired access token we signed.
@@ -16,7 +44,7 @@ pub enum Presented {
 
 /// Looks the token up. A `token_type_hint` (RFC 7009 §2.1, RFC 7662 §2.1) is not needed:
 /// access tokens are JWTs, refresh tokens 43 URL-safe characters.
-pub async fn identify(state: &AppState, token: &str) -> Result<Presented, StoreError> {
+async fn identify(state: &AppState, token: &str) -> Result<Presented, StoreError> {
     if token.split('.').count() == 3
         && let Ok(claims) =
             verify_access_token(&state.keys.current(), state.config.issuer.as_str(), token)

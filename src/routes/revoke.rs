@@ -2,8 +2,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::client_auth::{TokenError, authenticate, client_credentials, no_store, read_form};
-use super::presented_token::{Presented, identify};
+use super::client_auth::{TokenError, no_store};
+use super::presented_token::{Presented, token_request};
 use crate::startup::AppState;
 use crate::store::AuditEvent;
 
@@ -13,25 +13,9 @@ pub async fn post(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let mut params = match read_form(&req, payload).await {
-        Ok(p) => p,
-        Err((err, description)) => return err.respond(&description),
-    };
-    let credentials = match client_credentials(&req, &mut params) {
-        Ok(c) => c,
-        Err((err, description)) => return err.respond(&description),
-    };
-    tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let client = match authenticate(&state.db, &credentials).await {
-        Ok(c) => c,
-        Err((err, description)) => return err.respond(&description),
-    };
-    let Some(token) = params.non_empty("token") else {
-        return TokenError::InvalidRequest.respond("token is missing");
-    };
-    let presented = match identify(&state, token).await {
-        Ok(p) => p,
-        Err(e) => return unavailable(e),
+    let (client, presented) = match token_request(&req, payload, &state).await {
+        Ok(v) => v,
+        Err(resp) => return resp,
     };
     // Only the client a token was issued to may revoke it; for anything else the answer is the
     // same 200 as for an unknown token, so nobody learns about other clients' tokens.

@@ -334,7 +334,17 @@ impl TestApp {
         basic: Option<(&str, &str)>,
         form: &[(&str, &str)],
     ) -> (StatusCode, Value) {
-        let mut req = reqwest::Client::new().post(self.url("/oauth/token"));
+        self.post_as("/oauth/token", basic, form).await
+    }
+
+    /// POSTs a form to an endpoint with optional Basic credentials; the body as JSON (or null).
+    pub async fn post_as(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = reqwest::Client::new().post(self.url(path));
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
         }
@@ -346,9 +356,10 @@ impl TestApp {
             .body(body)
             .send()
             .await
-            .expect("token request");
+            .expect("request");
         let status = resp.status();
-        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// GET with the browser; returns status, Location, body.

@@ -13,22 +13,12 @@ async fn post_as(
     client: Option<&TestClient>,
     form: &[(&str, &str)],
 ) -> (StatusCode, Value) {
-    let mut req = reqwest::Client::new().post(app.url(path));
-    if let Some(c) = client {
-        req = req.basic_auth(&c.id, Some(&c.secret));
-    }
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let resp = req
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("send");
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    app.post_as(
+        path,
+        client.map(|c| (c.id.as_str(), c.secret.as_str())),
+        form,
+    )
+    .await
 }
 
 async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
