@@ -235,6 +235,7 @@ impl VerifierBuilder {
                 http,
                 keys: RwLock::new(HashMap::new()),
                 last_fetch: Mutex::new(None),
+                cold_failure: Mutex::new(None),
             }),
         })
     }
@@ -256,7 +257,12 @@ struct Inner {
     keys: RwLock<HashMap<String, (DecodingKey, Algorithm)>>,
     /// When an unknown `kid` last caused a refetch, for rate limiting. Also serialises fetches.
     last_fetch: Mutex<Option<Instant>>,
+    /// The last failed fetch while no key was cached.
+    cold_failure: Mutex<Option<(Instant, VerifyError)>>,
 }
+
+/// How long a failed first fetch is remembered before the next try.
+const COLD_RETRY: Duration = Duration::from_secs(1);
 
 impl Verifier {
     pub fn builder(issuer: impl Into<String>) -> VerifierBuilder {
@@ -358,12 +364,23 @@ impl Verifier {
                     return Err(VerifyError::UnknownKey);
                 }
                 *last = Some(Instant::now());
+            } else if let Some((at, error)) = self.inner.cold_failure.lock().await.as_ref() {
+                // The issuer was unreachable a moment ago: do not hammer it on every request.
+                if at.elapsed() < COLD_RETRY {
+                    return Err(error.clone());
+                }
             }
             let fetched = self.fetch_keys().await;
             match fetched {
-                Ok(keys) => *self.inner.keys.write().await = keys,
+                Ok(keys) => {
+                    *self.inner.keys.write().await = keys;
+                    *self.inner.cold_failure.lock().await = None;
+                }
+                Err(e) if cold => {
+                    *self.inner.cold_failure.lock().await = Some((Instant::now(), e.clone()));
+                    return Err(e);
+                }
                 // Keep serving from a warm cache while the issuer is unreachable.
-                Err(e) if cold => return Err(e),
                 Err(_) => return Err(VerifyError::UnknownKey),
             }
         }

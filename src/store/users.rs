@@ -68,27 +68,41 @@ impl Db {
             .await)?)
     }
 
-    /// Disables the account and ends its sessions; false when no such user.
+    /// Disables the account, ends its sessions and revokes its refresh tokens, in one
+    /// transaction; false when no such user.
     pub async fn disable_user(&self, email: &str) -> Result<bool> {
         let now = super::now();
-        let updated = on_db!(self, |p| sqlx::query(
-            "UPDATE users SET disabled_at = $2 WHERE email = $1 AND disabled_at IS NULL"
-        )
-        .bind(email)
-        .bind(now)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        on_db!(self, |p| sqlx::query(
-            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)"
-        )
-        .bind(email)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        if updated == 0 {
-            return Ok(self.user_by_email(email).await?.is_some());
-        }
-        Ok(true)
+        let exists = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(id) = id {
+                sqlx::query(
+                    "UPDATE users SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .bind("user disabled")
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            id.is_some()
+        });
+        Ok(exists)
     }
 }

@@ -223,10 +223,13 @@ crate::both_backends! {
         assert!(location.unwrap_or_default().starts_with("/login"), "signed out again");
     }
 
-    async fn a_disabled_user_cannot_sign_in(app: TestApp) {
+    async fn a_disabled_user_cannot_sign_in_or_refresh(app: TestApp) {
         let client = app.client().await;
         app.user("ada@example.com").await;
+        let tokens = app.tokens_for(&client, "ada@example.com").await;
         assert!(app.db.disable_user("ada@example.com").await.expect("disable"));
+        let (status, body) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "refresh tokens die with the account");
         let browser = browser();
         let (_, location, _) = app.get(&browser, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None)).await;
         let (_, _, login) = app.get(&browser, &app.absolute(&location.expect("login"))).await;
