@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::password::hash_blocking;
 use crate::config::Config;
 use crate::crypto;
-use crate::domain::{ClientId, Email, Password, RedirectUri, Scope};
+use crate::domain::{ClientId, Email, Password, RedirectUri, ResourceIndicator, Scope};
 use crate::startup::Application;
 use crate::store::{AuditEvent, ClientRecord, Db, NewClient, NewUser, StoreError};
 use crate::tokens;
@@ -104,6 +104,10 @@ pub enum ClientCommand {
         /// `aud` of this client's access tokens (default: the issuer).
         #[arg(long)]
         audience: Option<String>,
+        /// A resource (RFC 8707) this client may ask tokens for with `resource=`; that token's
+        /// `aud` is then the resource. Repeat for several.
+        #[arg(long = "resource")]
+        resources: Vec<String>,
         /// A public client (no secret; PKCE).
         #[arg(long)]
         public: bool,
@@ -309,6 +313,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "public": client.secret_hash.is_none(),
         "require_pkce": client.requires_pkce(),
         "chatgpt_callbacks": client.chatgpt_callbacks,
+        "resources": client.resources,
         "authorization_url": config.issuer.url("/oauth/authorize"),
         "token_url": config.issuer.url("/oauth/token"),
         "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
@@ -369,6 +374,7 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             redirect_uris,
             scope,
             audience,
+            resources,
             public,
             require_pkce,
             chatgpt_callbacks,
@@ -387,6 +393,14 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 }
             }
             let scope = Scope::parse(&scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+            let mut checked_resources: Vec<String> = Vec::new();
+            for raw in &resources {
+                let r = ResourceIndicator::parse(raw)
+                    .map_err(|e| anyhow::anyhow!("--resource: {e}"))?;
+                if !checked_resources.iter().any(|x| x == r.as_ref()) {
+                    checked_resources.push(r.to_string());
+                }
+            }
             if scope.is_empty() {
                 bail!("--scope: name at least one scope");
             }
@@ -406,6 +420,7 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 audience: audience.as_deref(),
                 require_pkce,
                 chatgpt_callbacks,
+                resources: &checked_resources,
                 redirect_uris: &uris,
             })
             .await?;

@@ -4,12 +4,14 @@ mod client_id;
 mod email;
 mod password;
 mod redirect_uri;
+mod resource;
 mod scope;
 
 pub use client_id::ClientId;
 pub use email::Email;
 pub use password::Password;
 pub use redirect_uri::RedirectUri;
+pub use resource::ResourceIndicator;
 pub use scope::Scope;
 
 /// Why a raw value was refused; the message is safe to show to the person who typed it.

@@ -4,6 +4,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth_async::primitives::Authorizer;
 use uuid::Uuid;
 
+use super::endpoint::FlowContext;
 use crate::audit::Audit;
 use crate::crypto;
 use crate::store::{AuditEvent, CodeRecord, Db};
@@ -17,14 +18,16 @@ pub struct DbAuthorizer {
     db: Db,
     code_ttl: i64,
     audit: Audit,
+    ctx: FlowContext,
 }
 
 impl DbAuthorizer {
-    pub fn new(db: Db, code_ttl: i64, audit: Audit) -> Self {
+    pub fn new(db: Db, code_ttl: i64, audit: Audit, ctx: FlowContext) -> Self {
         DbAuthorizer {
             db,
             code_ttl,
             audit,
+            ctx,
         }
     }
 }
@@ -47,6 +50,7 @@ impl Authorizer for DbAuthorizer {
             redirect_uri: grant.redirect_uri.to_string(),
             scope: grant.scope.to_string(),
             pkce,
+            resource: self.ctx.lock().resource.clone(),
             created_at: now,
             expires_at: now + self.code_ttl,
         };
@@ -70,6 +74,7 @@ impl Authorizer for DbAuthorizer {
         let Some(record) = record else {
             return Ok(None);
         };
+        self.ctx.lock().resource = record.resource.clone();
         let mut extensions = Extensions::new();
         if let Some(challenge) = record.pkce {
             extensions.set_raw(PKCE.to_string(), Value::private(Some(challenge)));

@@ -24,6 +24,13 @@ pub struct FlowState {
     pub grant_rejected: bool,
     /// Set when storage failed.
     pub storage_failed: bool,
+    /// The resource (RFC 8707) of the grant: from the authorization request, then from the code
+    /// or refresh family. It becomes the access token's `aud`.
+    pub resource: Option<String>,
+    /// The `resource` a token request named; it must be the grant's.
+    pub requested_resource: Option<String>,
+    /// Set when the requested resource is not the grant's: the edge answers `invalid_target`.
+    pub target_rejected: bool,
 }
 
 /// Shared between the primitives of one flow.
@@ -73,6 +80,7 @@ impl OAuthEndpoint {
                 state.db.clone(),
                 state.config.code_ttl,
                 state.audit.clone(),
+                ctx.clone(),
             ),
             issuer: JwtIssuer::new(state, ctx),
             solicitor,

@@ -11,7 +11,7 @@ use crate::config::Issuer as IssuerUrl;
 use crate::crypto;
 use crate::domain::Scope;
 use crate::startup::AppState;
-use crate::store::{AuditEvent, Db, Rotation};
+use crate::store::{AuditEvent, Db, NewRefreshFamily, Rotation};
 use crate::tokens::{AccessClaims, Keys, sign_access_token, verify_access_token};
 
 /// JWT access tokens (RFC 9068) and opaque refresh tokens rotated within a family.
@@ -42,14 +42,17 @@ impl JwtIssuer {
 
     fn access_token(&self, grant: &Grant) -> Result<(String, DateTime<Utc>), ()> {
         let now = crate::store::now();
-        let audience = self
-            .ctx
-            .lock()
-            .client
-            .as_ref()
-            .filter(|c| c.client_id == grant.client_id)
-            .and_then(|c| c.audience.clone())
-            .unwrap_or_else(|| self.issuer.to_string());
+        // RFC 8707: the resource the grant is for; else the client's audience; else the issuer.
+        let audience = {
+            let ctx = self.ctx.lock();
+            ctx.resource.clone().or_else(|| {
+                ctx.client
+                    .as_ref()
+                    .filter(|c| c.client_id == grant.client_id)
+                    .and_then(|c| c.audience.clone())
+            })
+        }
+        .unwrap_or_else(|| self.issuer.to_string());
         let claims = AccessClaims {
             iss: self.issuer.to_string(),
             sub: grant.owner_id.clone(),
@@ -79,6 +82,19 @@ impl JwtIssuer {
         });
     }
 
+    /// The grant's resource, after checking that a token request naming one names the same
+    /// (a grant for one resource cannot become a token for another, RFC 8707 §2.2).
+    fn checked_resource(&self) -> Result<Option<String>, ()> {
+        let mut ctx = self.ctx.lock();
+        match (&ctx.requested_resource, &ctx.resource) {
+            (Some(requested), granted) if Some(requested) != granted.as_ref() => {
+                ctx.target_rejected = true;
+                Err(())
+            }
+            _ => Ok(ctx.resource.clone()),
+        }
+    }
+
     fn storage_failed(&self, what: &str, e: impl std::fmt::Display) {
         tracing::error!(error = %e, "{what} failed");
         self.ctx.lock().storage_failed = true;
@@ -89,17 +105,19 @@ impl JwtIssuer {
 impl Issuer for JwtIssuer {
     async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         let user_id = Uuid::parse_str(&grant.owner_id).map_err(|_| ())?;
+        let resource = self.checked_resource()?;
         let (token, until) = self.access_token(&grant)?;
         let refresh = crypto::random_token();
         self.db
-            .create_refresh_family(
-                Uuid::now_v7(),
-                &grant.client_id,
+            .create_refresh_family(&NewRefreshFamily {
+                id: Uuid::now_v7(),
+                client_id: &grant.client_id,
                 user_id,
-                &grant.scope.to_string(),
-                &crypto::digest(&refresh),
-                crate::store::now() + self.refresh_ttl,
-            )
+                scope: &grant.scope.to_string(),
+                resource: resource.as_deref(),
+                token_hash: &crypto::digest(&refresh),
+                expires_at: crate::store::now() + self.refresh_ttl,
+            })
             .await
             .map_err(|e| self.storage_failed("storing a refresh token", e))?;
         self.event("token_issued", &grant, None);
@@ -112,6 +130,7 @@ impl Issuer for JwtIssuer {
     }
 
     async fn refresh(&mut self, old: &str, grant: Grant) -> Result<RefreshedToken, ()> {
+        self.checked_resource()?;
         let successor = crypto::random_token();
         let outcome = self
             .db
@@ -181,6 +200,7 @@ impl Issuer for JwtIssuer {
         if found.family_revoked_at.is_some() || found.expires_at <= now {
             return Ok(None);
         }
+        self.ctx.lock().resource = found.resource.clone();
         if found
             .rotated_at
             .is_some_and(|rotated| now - rotated > self.grace)

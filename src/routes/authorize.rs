@@ -7,7 +7,7 @@ use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
 
 use super::pages::{ErrorPage, error_page, render};
 use crate::auth::session;
-use crate::domain::ClientId;
+use crate::domain::{ClientId, ResourceIndicator};
 use crate::oauth::{
     FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse, Solicitor,
 };
@@ -107,6 +107,20 @@ pub async fn checked_request(
             state,
         ));
     }
+    // RFC 8707 §2: the resource must be an absolute URI this client may ask for.
+    if let Some(raw) = params.get("resource") {
+        let allowed = ResourceIndicator::parse(raw)
+            .is_ok_and(|r| client.resources.iter().any(|c| c == r.as_ref()));
+        if !allowed {
+            return Err(error_redirect(
+                &redirect_uri,
+                "invalid_target",
+                "the resource is not one this client may ask for",
+                params.get("state"),
+                state,
+            ));
+        }
+    }
     // ChatGPT sends `scope=` when the builder left Scope empty: that means the default scopes.
     if params.get("scope") == Some("") {
         params.remove("scope");
@@ -121,7 +135,9 @@ pub async fn run(
     params: &Params,
     solicitor: Solicitor,
 ) -> HttpResponse {
-    let endpoint = OAuthEndpoint::new(state, FlowContext::with_client(client), Some(solicitor));
+    let ctx = FlowContext::with_client(client);
+    ctx.lock().resource = params.get("resource").map(str::to_string);
+    let endpoint = OAuthEndpoint::new(state, ctx, Some(solicitor));
     let result = match AuthorizationFlow::prepare(endpoint) {
         Ok(mut flow) => flow.execute(ProtocolRequest::authorization(params)).await,
         Err(e) => Err(e),

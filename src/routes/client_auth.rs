@@ -20,6 +20,8 @@ pub enum TokenError {
     InvalidGrant,
     UnsupportedGrantType,
     InvalidScope,
+    /// A `resource` that is malformed or not the grant's (RFC 8707 §2).
+    InvalidTarget,
     /// Storage unreachable: 503, try again.
     TemporarilyUnavailable,
     ServerError,
@@ -33,6 +35,7 @@ impl TokenError {
             TokenError::InvalidGrant => "invalid_grant",
             TokenError::UnsupportedGrantType => "unsupported_grant_type",
             TokenError::InvalidScope => "invalid_scope",
+            TokenError::InvalidTarget => "invalid_target",
             TokenError::TemporarilyUnavailable => "temporarily_unavailable",
             TokenError::ServerError => "server_error",
         }

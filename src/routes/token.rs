@@ -11,7 +11,7 @@ use oxide_auth_async::endpoint::refresh::RefreshFlow;
 use serde_json::{Value, json};
 
 use super::client_auth::{TokenError, client_credentials, no_store, read_form};
-use crate::domain::Scope;
+use crate::domain::{ResourceIndicator, Scope};
 use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse};
 use crate::startup::AppState;
 
@@ -36,6 +36,12 @@ pub async fn post(
         Err((err, description)) => return err.respond(&description),
     };
     let ctx = FlowContext::default();
+    if let Some(raw) = params.get("resource") {
+        match ResourceIndicator::parse(raw) {
+            Ok(r) => ctx.lock().requested_resource = Some(r.to_string()),
+            Err(e) => return TokenError::InvalidTarget.respond(&e.to_string()),
+        }
+    }
     let endpoint = OAuthEndpoint::new(&state, ctx.clone(), None);
     let request = ProtocolRequest::token(&params, Some(basic));
     let result = match grant {
@@ -51,6 +57,8 @@ pub async fn post(
     let state_of_flow = ctx.lock();
     match result {
         Ok(resp) => shape(resp, grant, state.config.access_token_ttl),
+        Err(_) if state_of_flow.target_rejected => TokenError::InvalidTarget
+            .respond("the resource is not the one this grant was issued for"),
         Err(_) if state_of_flow.grant_rejected => {
             TokenError::InvalidGrant.respond(grant_problem(grant))
         }

@@ -15,6 +15,8 @@ pub struct ClientRecord {
     pub require_pkce: bool,
     /// Also accept any ChatGPT GPT Action callback (see `RedirectUri::is_chatgpt_action_callback`).
     pub chatgpt_callbacks: bool,
+    /// Resources (RFC 8707) this client may ask tokens for.
+    pub resources: Vec<String>,
     pub created_at: i64,
     pub redirect_uris: Vec<String>,
 }
@@ -42,6 +44,7 @@ struct ClientRow {
     audience: Option<String>,
     require_pkce: bool,
     chatgpt_callbacks: bool,
+    resources: String,
     created_at: i64,
 }
 
@@ -55,6 +58,12 @@ impl ClientRow {
             audience: self.audience,
             require_pkce: self.require_pkce,
             chatgpt_callbacks: self.chatgpt_callbacks,
+            resources: self
+                .resources
+                .split(' ')
+                .filter(|r| !r.is_empty())
+                .map(str::to_string)
+                .collect(),
             created_at: self.created_at,
             redirect_uris,
         }
@@ -69,6 +78,7 @@ pub struct NewClient<'a> {
     pub audience: Option<&'a str>,
     pub require_pkce: bool,
     pub chatgpt_callbacks: bool,
+    pub resources: &'a [String],
     pub redirect_uris: &'a [String],
 }
 
@@ -80,7 +90,8 @@ impl Db {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, scope, audience, require_pkce, \
-                 chatgpt_callbacks, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 chatgpt_callbacks, resources, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(client.client_id)
             .bind(client.name)
@@ -89,6 +100,7 @@ impl Db {
             .bind(client.audience)
             .bind(client.require_pkce)
             .bind(client.chatgpt_callbacks)
+            .bind(client.resources.join(" "))
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -113,7 +125,7 @@ impl Db {
     pub async fn client_credentials(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         let row = on_db!(self, |p| {
             sqlx::query_as::<_, ClientRow>(
-            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, created_at \
+            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, resources, created_at \
              FROM clients WHERE client_id = $1"
         )
         .bind(client_id)
@@ -146,7 +158,7 @@ impl Db {
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
         let rows = on_db!(self, |p| {
             sqlx::query_as::<_, ClientRow>(
-            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, created_at \
+            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, resources, created_at \
              FROM clients ORDER BY created_at, client_id"
         )
         .fetch_all(p)

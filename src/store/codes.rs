@@ -11,6 +11,8 @@ pub struct CodeRecord {
     pub redirect_uri: String,
     pub scope: String,
     pub pkce: Option<String>,
+    /// The resource (RFC 8707) the grant is for, if one was named.
+    pub resource: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -29,8 +31,8 @@ impl Db {
     pub async fn insert_code(&self, code: &CodeRecord) -> Result<()> {
         on_db!(self, |p| sqlx::query(
             "INSERT INTO auth_codes \
-             (code_hash, client_id, user_id, redirect_uri, scope, pkce, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+             (code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, created_at, \
+              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         )
         .bind(&code.code_hash)
         .bind(&code.client_id)
@@ -38,6 +40,7 @@ impl Db {
         .bind(&code.redirect_uri)
         .bind(&code.scope)
         .bind(&code.pkce)
+        .bind(&code.resource)
         .bind(code.created_at)
         .bind(code.expires_at)
         .execute(p)
@@ -52,7 +55,8 @@ impl Db {
         let row = on_db!(self, |p| {
             sqlx::query_as::<_, CodeRecord>(
             "DELETE FROM auth_codes WHERE code_hash = $1 \
-             RETURNING code_hash, client_id, user_id, redirect_uri, scope, pkce, created_at, expires_at"
+             RETURNING code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, created_at, \
+             expires_at"
         )
         .bind(code_hash)
         .fetch_optional(p)

@@ -23,7 +23,7 @@ pub use audit::{AuditEvent, AuditRecord};
 pub use clients::{ClientRecord, NewClient};
 pub use codes::CodeRecord;
 pub use keys::KeyRecord;
-pub use refresh::{RefreshLookup, Rotation};
+pub use refresh::{NewRefreshFamily, RefreshLookup, Rotation};
 pub use throttle::ThrottleRecord;
 pub use users::{NewUser, UserRecord};
 

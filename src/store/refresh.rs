@@ -9,9 +9,22 @@ pub struct RefreshLookup {
     pub client_id: String,
     pub user_id: Uuid,
     pub scope: String,
+    pub resource: Option<String>,
     pub family_revoked_at: Option<i64>,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
+}
+
+/// A new token family and its first refresh token.
+pub struct NewRefreshFamily<'a> {
+    pub id: Uuid,
+    pub client_id: &'a str,
+    pub user_id: Uuid,
+    pub scope: &'a str,
+    /// The resource (RFC 8707) every access token of the family is for.
+    pub resource: Option<&'a str>,
+    pub token_hash: &'a str,
+    pub expires_at: i64,
 }
 
 /// What became of a refresh token presented for rotation.
@@ -29,26 +42,19 @@ pub enum Rotation {
 
 impl Db {
     /// Starts a family with its first token, atomically.
-    pub async fn create_refresh_family(
-        &self,
-        family_id: Uuid,
-        client_id: &str,
-        user_id: Uuid,
-        scope: &str,
-        token_hash: &str,
-        expires_at: i64,
-    ) -> Result<()> {
+    pub async fn create_refresh_family(&self, family: &NewRefreshFamily<'_>) -> Result<()> {
         let now = super::now();
         on_db!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO refresh_families (id, client_id, user_id, scope, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO refresh_families (id, client_id, user_id, scope, resource, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(family_id)
-            .bind(client_id)
-            .bind(user_id)
-            .bind(scope)
+            .bind(family.id)
+            .bind(family.client_id)
+            .bind(family.user_id)
+            .bind(family.scope)
+            .bind(family.resource)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -56,10 +62,10 @@ impl Db {
                 "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4)",
             )
-            .bind(token_hash)
-            .bind(family_id)
+            .bind(family.token_hash)
+            .bind(family.id)
             .bind(now)
-            .bind(expires_at)
+            .bind(family.expires_at)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -69,7 +75,7 @@ impl Db {
 
     pub async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshLookup>> {
         Ok(on_db!(self, |p| sqlx::query_as::<_, RefreshLookup>(
-            "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, \
+            "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, f.resource, \
                     f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              WHERE t.token_hash = $1"

@@ -247,6 +247,7 @@ impl TestApp {
                 audience: None,
                 require_pkce: false,
                 chatgpt_callbacks: false,
+                resources: &[],
                 redirect_uris: &uris,
             })
             .await
@@ -267,6 +268,7 @@ impl TestApp {
                 audience: None,
                 require_pkce: false,
                 chatgpt_callbacks: false,
+                resources: &[],
                 redirect_uris: &uris,
             })
             .await

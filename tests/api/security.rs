@@ -48,6 +48,7 @@ async fn chatgpt_callbacks_client(app: &TestApp, opt_in: bool) -> TestClient {
             audience: None,
             require_pkce: false,
             chatgpt_callbacks: opt_in,
+            resources: &[],
             redirect_uris: &[],
         })
         .await
@@ -102,7 +103,7 @@ crate::both_backends! {
         let uris = vec![CHATGPT_OPENAI.to_string()];
         app.db.insert_client(&gptauth::store::NewClient {
             client_id: &id, name: "Strict", secret_hash: Some(&gptauth::crypto::digest("s3cret")),
-            scope: "profile", audience: None, require_pkce: true, chatgpt_callbacks: false, redirect_uris: &uris,
+            scope: "profile", audience: None, require_pkce: true, chatgpt_callbacks: false, resources: &[], redirect_uris: &uris,
         }).await.expect("insert");
         let client = TestClient { id, secret: "s3cret".into() };
         let (status, location, _) = app.get(&browser(), &app.authorize_url(&client, CHATGPT_OPENAI, "st", None)).await;

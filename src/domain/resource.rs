@@ -1,0 +1,63 @@
+use std::fmt;
+
+use url::Url;
+
+use super::ParseError;
+
+/// A resource indicator (RFC 8707 §2): an absolute URI without a fragment, naming the API a
+/// token is for. Compared as registered, character for character.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ResourceIndicator(String);
+
+impl ResourceIndicator {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        if raw.is_empty() || raw.len() > 2000 {
+            return Err(ParseError(
+                "a resource is an absolute URI of at most 2000 characters".into(),
+            ));
+        }
+        let url =
+            Url::parse(raw).map_err(|_| ParseError(format!("{raw:?} is not an absolute URI")))?;
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(ParseError(format!(
+                "{raw:?}: a resource must not contain a fragment"
+            )));
+        }
+        if url.cannot_be_a_base() || url.host_str().is_none() {
+            return Err(ParseError(format!("{raw:?}: a resource names a host")));
+        }
+        Ok(ResourceIndicator(raw.to_string()))
+    }
+}
+
+impl AsRef<str> for ResourceIndicator {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ResourceIndicator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_uris_without_fragments_only() {
+        assert!(ResourceIndicator::parse("https://api.example.com/mcp").is_ok());
+        for bad in [
+            "",
+            "api.example.com",
+            "/mcp",
+            "https://api.example.com/#x",
+            "urn:example:x",
+            "mailto:a@b.c",
+        ] {
+            assert!(ResourceIndicator::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Resource indicators (RFC 8707): a token for a named API carries it as `aud`.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const MCP: &str = "https://api.example.com/mcp";
+
+async fn client_with_resource(app: &TestApp) -> TestClient {
+    let id = format!("gpt_{}", uuid::Uuid::new_v4().simple());
+    let secret = gptauth::crypto::random_token();
+    let uris = vec![CHATGPT_OPENAI.to_string()];
+    let resources = vec![MCP.to_string()];
+    app.db
+        .insert_client(&gptauth::store::NewClient {
+            client_id: &id,
+            name: "Connector",
+            secret_hash: Some(&gptauth::crypto::digest(&secret)),
+            scope: "openid profile",
+            audience: None,
+            require_pkce: false,
+            chatgpt_callbacks: false,
+            resources: &resources,
+            redirect_uris: &uris,
+        })
+        .await
+        .expect("insert client");
+    TestClient { id, secret }
+}
+
+fn aud(token: &Value) -> String {
+    let payload = token["access_token"]
+        .as_str()
+        .expect("at")
+        .split('.')
+        .nth(1)
+        .expect("payload")
+        .to_string();
+    use base64::Engine;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json");
+    claims["aud"].as_str().expect("aud").to_string()
+}
+
+crate::both_backends! {
+    async fn a_named_resource_becomes_the_audience_through_refresh(app: TestApp) {
+        let client = client_with_resource(&app).await;
+        app.user("ada@example.com").await;
+        let url = app.authorize_url_with(&client, CHATGPT_OPENAI, &[("resource", MCP)]);
+        let code = app.sign_in(&browser(), &url, "ada@example.com", PASSWORD).await.code();
+        let (status, _, tokens) = app.token(&client, true, &[
+            ("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CHATGPT_OPENAI), ("resource", MCP),
+        ]).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(aud(&tokens), MCP);
+        let rt = tokens["refresh_token"].as_str().expect("rt");
+        let (status, refreshed) = app.refresh(&client, false, rt).await;
+        assert_eq!(status, StatusCode::OK, "{refreshed}");
+        assert_eq!(aud(&refreshed), MCP, "refresh keeps the resource");
+        let (status, _, body) = app.token(&client, true, &[
+            ("grant_type", "refresh_token"), ("refresh_token", refreshed["refresh_token"].as_str().expect("rt")),
+            ("resource", "https://other.example.com/api"),
+        ]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")), "never widened to another resource");
+    }
+
+    async fn a_resource_the_client_may_not_ask_for_is_invalid_target(app: TestApp) {
+        let client = client_with_resource(&app).await;
+        let plain = app.client().await;
+        app.user("ada@example.com").await;
+        for (c, resource) in [(&client, "https://other.example.com/api"), (&client, "not a uri"), (&plain, MCP)] {
+            let (status, location, _) = app.get(&browser(), &app.authorize_url_with(c, CHATGPT_OPENAI, &[("resource", resource)])).await;
+            assert_eq!(status, StatusCode::FOUND);
+            let location = location.expect("location");
+            assert!(location.starts_with(CHATGPT_OPENAI) && location.contains("error=invalid_target"), "{location}");
+        }
+    }
+
+    async fn a_token_request_cannot_switch_the_resource(app: TestApp) {
+        let client = client_with_resource(&app).await;
+        app.user("ada@example.com").await;
+        let code = app.sign_in(&browser(), &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await.code();
+        let (status, _, body) = app.token(&client, true, &[
+            ("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CHATGPT_OPENAI), ("resource", MCP),
+        ]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")), "the grant named no resource");
+        let code = app.sign_in(&browser(), &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await.code();
+        let (status, body) = app.exchange_code(&client, true, &code, CHATGPT_OPENAI).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(aud(&body), app.address, "without a resource, the default audience");
+        let (status, _, body) = app.token(&client, true, &[
+            ("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"].as_str().expect("rt")), ("resource", "#bad"),
+        ]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
+    }
+}
