@@ -31,21 +31,22 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, dev::Payload};
 
-use crate::{AuthenticatedUser, InsufficientScope, Verifier, VerifyError};
+use crate::{AuthenticatedUser, InsufficientScope, Rejection, Verifier, VerifyError};
 
-impl ResponseError for VerifyError {
+impl ResponseError for Rejection {
     fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED)
+        StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::UNAUTHORIZED)
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut resp = HttpResponse::build(self.status_code());
-        if let Ok(v) = HeaderValue::from_str(&self.www_authenticate()) {
+        if let Ok(v) = HeaderValue::from_str(&self.challenge) {
             resp.insert_header((header::WWW_AUTHENTICATE, v));
         }
-        resp.json(
-            serde_json::json!({ "error": "invalid_token", "error_description": self.to_string() }),
-        )
+        resp.json(serde_json::json!({
+            "error": "invalid_token",
+            "error_description": self.error.to_string(),
+        }))
     }
 }
 
@@ -64,7 +65,7 @@ impl ResponseError for InsufficientScope {
 }
 
 impl FromRequest for AuthenticatedUser {
-    type Error = VerifyError;
+    type Error = Rejection;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
@@ -78,11 +79,20 @@ impl FromRequest for AuthenticatedUser {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Box::pin(async move {
-            let verifier = verifier.ok_or_else(|| {
-                VerifyError::Config("no gptauth_verify::Verifier in the app data".into())
-            })?;
-            let authorization = authorization.ok_or(VerifyError::Missing)?;
-            verifier.verify_header(&authorization).await
+            let Some(verifier) = verifier else {
+                let error =
+                    VerifyError::Config("no gptauth_verify::Verifier in the app data".into());
+                return Err(Rejection {
+                    challenge: error.www_authenticate(),
+                    error,
+                });
+            };
+            let authorization =
+                authorization.ok_or_else(|| verifier.reject(VerifyError::Missing))?;
+            verifier
+                .verify_header(&authorization)
+                .await
+                .map_err(|e| verifier.reject(e))
         })
     }
 }

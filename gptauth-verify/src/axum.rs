@@ -24,7 +24,7 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 
-use crate::{AuthenticatedUser, InsufficientScope, Verifier, VerifyError};
+use crate::{AuthenticatedUser, InsufficientScope, Rejection, Verifier, VerifyError};
 
 fn json_response(status: StatusCode, challenge: &str, body: serde_json::Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
@@ -38,12 +38,15 @@ fn json_response(status: StatusCode, challenge: &str, body: serde_json::Value) -
     resp
 }
 
-impl IntoResponse for VerifyError {
+impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         json_response(
-            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::UNAUTHORIZED),
-            &self.www_authenticate(),
-            serde_json::json!({ "error": "invalid_token", "error_description": self.to_string() }),
+            StatusCode::from_u16(self.error.status()).unwrap_or(StatusCode::UNAUTHORIZED),
+            &self.challenge,
+            serde_json::json!({
+                "error": "invalid_token",
+                "error_description": self.error.to_string(),
+            }),
         )
     }
 }
@@ -63,7 +66,7 @@ where
     Verifier: FromRef<S>,
     S: Send + Sync,
 {
-    type Rejection = VerifyError;
+    type Rejection = Rejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::from_ref(state);
@@ -71,7 +74,10 @@ where
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(VerifyError::Missing)?;
-        verifier.verify_header(authorization).await
+            .ok_or_else(|| verifier.reject(VerifyError::Missing))?;
+        verifier
+            .verify_header(authorization)
+            .await
+            .map_err(|e| verifier.reject(e))
     }
 }

@@ -95,6 +95,14 @@ impl VerifyError {
     }
 }
 
+/// An extractor's refusal: the error and the `WWW-Authenticate` challenge to send with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct Rejection {
+    pub error: VerifyError,
+    pub challenge: String,
+}
+
 /// A missing scope: answer 403 with `error="insufficient_scope"` (RFC 6750 §3.1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the token lacks the scope {required:?}")]
@@ -175,6 +183,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 pub struct VerifierBuilder {
     issuer: String,
     audience: Option<String>,
+    resource: Option<String>,
     jwks_uri: Option<String>,
     leeway: u64,
     refetch_interval: Duration,
@@ -186,6 +195,15 @@ impl VerifierBuilder {
     /// which is what gptauth puts in `aud` for clients without an audience.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// This API's resource identifier (RFC 8707/9728), e.g. `https://api.example.com/mcp`.
+    /// It becomes the accepted audience (unless [`Self::audience`] says otherwise), and 401
+    /// challenges point MCP clients at the protected resource metadata
+    /// (`WWW-Authenticate: Bearer resource_metadata="…"`, RFC 9728 §5.1).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
         self
     }
 
@@ -227,7 +245,11 @@ impl VerifierBuilder {
             .map_err(|e| VerifyError::Config(e.to_string()))?;
         Ok(Verifier {
             inner: Arc::new(Inner {
-                audience: self.audience.unwrap_or_else(|| issuer.clone()),
+                audience: self
+                    .audience
+                    .or_else(|| self.resource.clone())
+                    .unwrap_or_else(|| issuer.clone()),
+                resource: self.resource,
                 issuer,
                 jwks_uri: RwLock::new(self.jwks_uri),
                 leeway: self.leeway,
@@ -250,6 +272,7 @@ pub struct Verifier {
 struct Inner {
     issuer: String,
     audience: String,
+    resource: Option<String>,
     jwks_uri: RwLock<Option<String>>,
     leeway: u64,
     refetch_interval: Duration,
@@ -269,6 +292,7 @@ impl Verifier {
         VerifierBuilder {
             issuer: issuer.into(),
             audience: None,
+            resource: None,
             jwks_uri: None,
             leeway: 30,
             refetch_interval: Duration::from_secs(30),
@@ -278,6 +302,50 @@ impl Verifier {
 
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
+    }
+
+    /// The `WWW-Authenticate` value for a refusal: [`VerifyError::www_authenticate`], plus
+    /// `resource_metadata` when the verifier knows its resource.
+    pub fn challenge(&self, error: &VerifyError) -> String {
+        let base = error.www_authenticate();
+        match self.resource_metadata_url() {
+            Some(url) if base == "Bearer" => format!("Bearer resource_metadata=\"{url}\""),
+            Some(url) => format!("{base}, resource_metadata=\"{url}\""),
+            None => base,
+        }
+    }
+
+    /// A refusal ready to answer with (the extractors' rejection).
+    pub fn reject(&self, error: VerifyError) -> Rejection {
+        Rejection {
+            challenge: self.challenge(&error),
+            error,
+        }
+    }
+
+    /// Where this API's protected resource metadata is served (RFC 9728 §3.1): the resource's
+    /// origin + `/.well-known/oauth-protected-resource` + the resource's path.
+    pub fn resource_metadata_url(&self) -> Option<String> {
+        let resource = self.inner.resource.as_deref()?;
+        let (scheme, rest) = resource.split_once("://")?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        Some(format!(
+            "{scheme}://{host}/.well-known/oauth-protected-resource{path}"
+        ))
+    }
+
+    /// The protected resource metadata document (RFC 9728 §2) to serve at
+    /// [`Self::resource_metadata_url`], or `None` without a configured resource.
+    pub fn protected_resource_metadata(&self) -> Option<serde_json::Value> {
+        let resource = self.inner.resource.as_deref()?;
+        Some(serde_json::json!({
+            "resource": resource,
+            "authorization_servers": [self.inner.issuer],
+            "bearer_methods_supported": ["header"],
+        }))
     }
 
     /// Verifies the value of an `Authorization` header (`Bearer <token>`).
@@ -524,6 +592,33 @@ mod tests {
         );
         assert_eq!(v.verify_header("Bearer ").await, Err(VerifyError::Missing));
         assert_eq!(v.verify("not-a-jwt").await, Err(VerifyError::Malformed));
+    }
+
+    #[test]
+    fn resource_metadata_follows_rfc_9728() {
+        let v = Verifier::builder("https://auth.example.com")
+            .resource("https://api.example.com/mcp")
+            .build()
+            .unwrap();
+        assert_eq!(
+            v.resource_metadata_url().as_deref(),
+            Some("https://api.example.com/.well-known/oauth-protected-resource/mcp")
+        );
+        assert_eq!(
+            v.challenge(&VerifyError::Missing),
+            "Bearer resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/mcp\""
+        );
+        assert!(v.challenge(&VerifyError::Expired).ends_with(
+            "error_description=\"the token has expired\", resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/mcp\""
+        ));
+        let meta = v.protected_resource_metadata().unwrap();
+        assert_eq!(meta["resource"], "https://api.example.com/mcp");
+        assert_eq!(meta["authorization_servers"][0], "https://auth.example.com");
+        let plain = Verifier::builder("https://auth.example.com")
+            .build()
+            .unwrap();
+        assert_eq!(plain.resource_metadata_url(), None);
+        assert_eq!(plain.challenge(&VerifyError::Missing), "Bearer");
     }
 
     #[test]

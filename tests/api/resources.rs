@@ -99,3 +99,41 @@ crate::both_backends! {
         assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")));
     }
 }
+
+crate::both_backends! {
+    async fn an_mcp_style_resource_api_accepts_its_tokens_and_points_others_at_its_metadata(app: TestApp) {
+        use gptauth_verify::{AuthenticatedUser, Verifier};
+        let client = client_with_resource(&app).await;
+        app.user("ada@example.com").await;
+        let verifier = Verifier::builder(&app.address).resource(MCP).build().expect("verifier");
+        let metadata = verifier.protected_resource_metadata().expect("metadata");
+        assert_eq!(metadata["authorization_servers"][0], app.address);
+        async fn me(user: AuthenticatedUser) -> String {
+            user.sub
+        }
+        let router = axum::Router::new().route("/mcp", axum::routing::get(me)).with_state(verifier.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let api = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move { let _ = axum::serve(listener, router).await; });
+        let http = reqwest::Client::new();
+
+        let resp = http.get(format!("{api}/mcp")).send().await.expect("get");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert_eq!(challenge, "Bearer resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/mcp\"");
+
+        // A token for the resource is accepted; one for the default audience is not.
+        let url = app.authorize_url_with(&client, CHATGPT_OPENAI, &[("resource", MCP)]);
+        let code = app.sign_in(&browser(), &url, "ada@example.com", PASSWORD).await.code();
+        let (status, tokens) = app.exchange_code(&client, true, &code, CHATGPT_OPENAI).await;
+        assert_eq!(status, StatusCode::OK);
+        let resp = http.get(format!("{api}/mcp")).bearer_auth(tokens["access_token"].as_str().expect("at")).send().await.expect("get");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let plain = app.tokens_for(&client, "ada@example.com").await;
+        let resp = http.get(format!("{api}/mcp")).bearer_auth(plain["access_token"].as_str().expect("at")).send().await.expect("get");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "a token for another audience");
+        let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert!(challenge.starts_with("Bearer error=\"invalid_token\"") && challenge.contains("resource_metadata="), "{challenge}");
+        server.abort();
+    }
+}
