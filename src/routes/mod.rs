@@ -13,6 +13,7 @@ mod presented_token;
 mod revoke;
 mod signup;
 mod token;
+mod userinfo;
 mod well_known;
 
 use actix_web::http::StatusCode;
@@ -35,6 +36,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/oauth/token", web::post().to(token::post))
         .route("/oauth/revoke", web::post().to(revoke::post))
         .route("/oauth/introspect", web::post().to(introspect::post))
+        .route("/oauth/userinfo", web::get().to(userinfo::userinfo))
+        .route("/oauth/userinfo", web::post().to(userinfo::userinfo))
         .route("/login", web::get().to(login::get))
         .route("/login", web::post().to(login::post))
         .route("/signup", web::get().to(signup::get))

@@ -17,6 +17,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "revocation_endpoint": issuer.url("/oauth/revoke"),
             "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "introspection_endpoint": issuer.url("/oauth/introspect"),
+            "userinfo_endpoint": issuer.url("/oauth/userinfo"),
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
@@ -24,6 +25,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "profile", "email"],
+            "claims_supported": ["sub", "email", "email_verified", "name"],
             "subject_types_supported": ["public"],
             "authorization_response_iss_parameter_supported": true,
         }))

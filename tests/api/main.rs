@@ -14,4 +14,5 @@ mod resources;
 mod revocation;
 mod security;
 mod token;
+mod userinfo;
 mod verifier;
