@@ -69,10 +69,10 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         // Addresses are not verified yet (no e-mail round trip): say so.
         body.insert("email_verified".into(), json!(false));
     }
-    if scopes.contains(&"profile") {
-        if let Some(name) = user.name {
-            body.insert("name".into(), json!(name));
-        }
+    if scopes.contains(&"profile")
+        && let Some(name) = user.name
+    {
+        body.insert("name".into(), json!(name));
     }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
