@@ -96,8 +96,15 @@ pub enum ClientCommand {
         #[arg(long)]
         name: String,
         /// A redirect URI; repeat for several (register both ChatGPT callback hosts).
-        #[arg(long = "redirect-uri", required_unless_present = "chatgpt_callbacks")]
+        #[arg(
+            long = "redirect-uri",
+            required_unless_present_any = ["chatgpt_callbacks", "connectors"]
+        )]
         redirect_uris: Vec<String>,
+        /// Register a known AI client's callbacks: `chatgpt` (ChatGPT apps / connectors) or
+        /// `claude` (Claude's MCP connectors). Repeat for several.
+        #[arg(long = "connector", value_parser = ["chatgpt", "claude"])]
+        connectors: Vec<String>,
         /// Allowed scopes, space-separated; also the default for an empty request.
         #[arg(long, default_value = DEFAULT_SCOPE)]
         scope: String,
@@ -372,6 +379,7 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
         ClientCommand::Create {
             name,
             redirect_uris,
+            connectors,
             scope,
             audience,
             resources,
@@ -385,7 +393,11 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 bail!("--name: a client name has 1 to 100 characters");
             }
             let mut uris: Vec<String> = Vec::new();
-            for raw in &redirect_uris {
+            let presets = connectors
+                .iter()
+                .flat_map(|c| connector_redirects(c).iter().map(|s| s.to_string()));
+            for raw in redirect_uris.iter().cloned().chain(presets) {
+                let raw = &raw;
                 let uri =
                     RedirectUri::parse(raw).map_err(|e| anyhow::anyhow!("--redirect-uri: {e}"))?;
                 if !uris.iter().any(|u| u == uri.as_ref()) {
@@ -559,6 +571,18 @@ async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The fixed callbacks of AI clients that connect to authorization servers on their own.
+pub fn connector_redirects(name: &str) -> &'static [&'static str] {
+    match name {
+        "chatgpt" => &["https://chatgpt.com/connector_platform_oauth_redirect"],
+        "claude" => &[
+            "https://claude.ai/api/mcp/auth_callback",
+            "https://claude.com/api/mcp/auth_callback",
+        ],
+        _ => &[],
     }
 }
 

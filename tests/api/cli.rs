@@ -165,6 +165,20 @@ crate::both_backends! {
         fails_with(&gptauth(&app, &["client", "create", "--name", "None"], None), "--redirect-uri");
     }
 
+    async fn connector_presets_register_the_known_ai_client_callbacks(app: TestApp) {
+        let client = json_out(&gptauth(&app, &["client", "create", "--name", "MCP", "--connector", "claude", "--connector", "chatgpt", "--resource", "https://api.example.com/mcp", "--json"], None));
+        let mut uris: Vec<&str> = client["redirect_uris"].as_array().expect("uris").iter().filter_map(Value::as_str).collect();
+        uris.sort_unstable();
+        assert_eq!(uris, [
+            "https://chatgpt.com/connector_platform_oauth_redirect",
+            "https://claude.ai/api/mcp/auth_callback",
+            "https://claude.com/api/mcp/auth_callback",
+        ]);
+        assert_eq!(client["resources"], serde_json::json!(["https://api.example.com/mcp"]));
+        fails_with(&gptauth(&app, &["client", "create", "--name", "X", "--connector", "bard"], None), "bard");
+        fails_with(&gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CHATGPT_COM, "--resource", "no-uri"], None), "--resource");
+    }
+
     async fn user_disable_and_bad_input_fail_cleanly(app: TestApp) {
         fails_with(&gptauth(&app, &["user", "disable", "--email", "ghost@example.com"], None), "no user");
         fails_with(&gptauth(&app, &["user", "create", "--email", "not-an-email", "--password", PASSWORD], None), "--email");
