@@ -15,11 +15,19 @@ pub struct Config {
     pub refresh_grace_seconds: i64,
     pub code_ttl: i64,
     pub signup: SignupPolicy,
+    pub registration: RegistrationPolicy,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
     pub trust_proxy: bool,
     /// Rotate the signing key when it is this many days old; 0 turns automatic rotation off.
     pub key_rotation_days: i64,
     pub log_filter: String,
+}
+
+/// Whether clients may register themselves at `/oauth/register` (RFC 7591).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    Open,
+    Closed,
 }
 
 /// Whether anyone may create an account on `/signup`.
@@ -140,6 +148,19 @@ impl Config {
                 });
             }
         };
+        let registration = match text("GPTAUTH_REGISTRATION", "open")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "open" => RegistrationPolicy::Open,
+            "closed" => RegistrationPolicy::Closed,
+            other => {
+                return Err(ConfigError {
+                    var: "GPTAUTH_REGISTRATION",
+                    message: format!("must be open or closed, got {other:?}"),
+                });
+            }
+        };
         let trust_proxy = match text("GPTAUTH_TRUST_PROXY", "false")
             .to_ascii_lowercase()
             .as_str()
@@ -162,6 +183,7 @@ impl Config {
             refresh_grace_seconds: seconds("GPTAUTH_REFRESH_GRACE_SECONDS", 30)?,
             code_ttl: seconds("GPTAUTH_CODE_TTL", 60)?,
             signup,
+            registration,
             trust_proxy,
             key_rotation_days: match get("GPTAUTH_KEY_ROTATION_DAYS")
                 .filter(|v| !v.trim().is_empty())

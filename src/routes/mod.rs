@@ -10,6 +10,7 @@ mod login;
 mod logout;
 mod pages;
 mod presented_token;
+mod register;
 mod revoke;
 mod signup;
 mod token;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/oauth/token", web::post().to(token::post))
         .route("/oauth/revoke", web::post().to(revoke::post))
         .route("/oauth/introspect", web::post().to(introspect::post))
+        .route("/oauth/register", web::post().to(register::post))
         .route("/oauth/userinfo", web::get().to(userinfo::userinfo))
         .route("/oauth/userinfo", web::post().to(userinfo::userinfo))
         .route("/login", web::get().to(login::get))

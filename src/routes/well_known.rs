@@ -1,15 +1,30 @@
 use actix_web::{HttpResponse, http::header, web};
 use serde_json::json;
 
+use crate::config::RegistrationPolicy;
 use crate::startup::AppState;
 
 /// RFC 8414 authorization server metadata (also served as OpenID discovery). Lists only what
 /// exists.
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.config.issuer;
+    let mut doc = document(&state);
+    if state.config.registration == RegistrationPolicy::Open
+        && let Some(obj) = doc.as_object_mut()
+    {
+        obj.insert(
+            "registration_endpoint".into(),
+            json!(issuer.url("/oauth/register")),
+        );
+    }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(json!({
+        .json(doc)
+}
+
+fn document(state: &AppState) -> serde_json::Value {
+    let issuer = &state.config.issuer;
+    json!({
             "issuer": issuer.as_str(),
             "authorization_endpoint": issuer.url("/oauth/authorize"),
             "token_endpoint": issuer.url("/oauth/token"),
@@ -28,7 +43,7 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
             "claims_supported": ["sub", "email", "email_verified", "name"],
             "subject_types_supported": ["public"],
             "authorization_response_iss_parameter_supported": true,
-        }))
+    })
 }
 
 /// The public keys that verify our access tokens.

@@ -10,6 +10,7 @@ mod notes_example;
 mod pages;
 mod pkce;
 mod refresh;
+mod registration;
 mod resources;
 mod revocation;
 mod security;
