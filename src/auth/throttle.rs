@@ -32,6 +32,9 @@ pub const IP: Policy = Policy {
     lock_seconds: 15 * 60,
 };
 
+/// The first wait once the free attempts are used up, seconds; it doubles with each failure.
+pub const FIRST_DELAY: i64 = 5;
+
 /// Failures older than this are forgotten.
 pub const WINDOW_SECONDS: i64 = 3600;
 
@@ -76,8 +79,8 @@ pub fn wait_seconds(record: &ThrottleRecord, now: i64) -> i64 {
     if record.last_failure_at < now - WINDOW_SECONDS || record.failures < policy.free {
         return 0;
     }
-    let excess = (record.failures - policy.free + 1).clamp(0, 16) as u32;
-    let delay = (1i64 << excess).min(policy.max_delay);
+    let excess = (record.failures - policy.free).clamp(0, 16) as u32;
+    let delay = (FIRST_DELAY << excess).min(policy.max_delay);
     (record.last_failure_at + delay - now).max(0)
 }
 
@@ -133,17 +136,17 @@ mod tests {
     fn free_attempts_then_growing_delays_then_a_lock() {
         let now = 1_000_000;
         assert_eq!(wait_seconds(&record("account:a", 2, now, 0), now), 0);
-        assert_eq!(wait_seconds(&record("account:a", 3, now, 0), now), 2);
-        assert_eq!(wait_seconds(&record("account:a", 4, now, 0), now), 4);
+        assert_eq!(wait_seconds(&record("account:a", 3, now, 0), now), 5);
+        assert_eq!(wait_seconds(&record("account:a", 4, now, 0), now), 10);
         assert_eq!(wait_seconds(&record("account:a", 9, now, 0), now), 60);
         assert_eq!(
-            wait_seconds(&record("account:a", 4, now - 5, 0), now),
+            wait_seconds(&record("account:a", 4, now - 10, 0), now),
             0,
             "delay served"
         );
         assert_eq!(
             wait_seconds(&record("account:a", 3, now - 1, 0), now),
-            1,
+            4,
             "delay partly served"
         );
         assert_eq!(
@@ -161,6 +164,6 @@ mod tests {
     fn addresses_get_more_room_than_accounts() {
         let now = 1_000_000;
         assert_eq!(wait_seconds(&record("ip:1.2.3.4", 19, now, 0), now), 0);
-        assert_eq!(wait_seconds(&record("ip:1.2.3.4", 20, now, 0), now), 2);
+        assert_eq!(wait_seconds(&record("ip:1.2.3.4", 20, now, 0), now), 5);
     }
 }

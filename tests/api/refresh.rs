@@ -54,7 +54,7 @@ crate::both_backends! {
 }
 
 crate::both_backends_with! {
-    &[("GPTAUTH_REFRESH_GRACE_SECONDS", "1")];
+    &[("GPTAUTH_REFRESH_GRACE_SECONDS", "3")];
     async fn a_rotated_token_works_inside_the_grace_window_and_reuse_after_it_revokes_the_family(app: TestApp) {
         let client = app.client().await;
         app.user("ada@example.com").await;
@@ -65,7 +65,7 @@ crate::both_backends_with! {
         assert_eq!(a.0, StatusCode::OK, "{}", a.1);
         assert_eq!(b.0, StatusCode::OK, "{}", b.1);
         let newest = a.1["refresh_token"].as_str().expect("rt").to_string();
-        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
         // Reuse after the window: refused, and the whole family is revoked with it.
         let (status, body) = app.refresh(&client, false, &old).await;
         assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));

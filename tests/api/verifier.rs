@@ -288,14 +288,14 @@ async fn check_resource_api(api: &str, token: &str, app: &TestApp) {
 }
 
 crate::both_backends_with! {
-    &[("GPTAUTH_ACCESS_TOKEN_TTL", "1")];
+    &[("GPTAUTH_ACCESS_TOKEN_TTL", "3")];
     async fn an_expired_token_is_refused(app: TestApp) {
         let client = app.client().await;
         app.user("ada@example.com").await;
         let token = access_token(&app, &client, "ada@example.com").await;
         let v = verifier(&app);
         v.verify(&token).await.expect("fresh");
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
         assert_eq!(v.verify(&token).await, Err(VerifyError::Expired));
         assert_eq!(VerifyError::Expired.status(), 401);
     }
