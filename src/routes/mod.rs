@@ -1,5 +1,6 @@
 //! The HTTP edge: thin handlers that parse, call one function, and map the result.
 
+mod account;
 mod authorize;
 mod client_auth;
 mod consent;
@@ -47,6 +48,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/consent", web::get().to(consent::get))
         .route("/consent", web::post().to(consent::post))
         .route("/logout", web::post().to(logout::post))
+        .route("/account", web::get().to(account::get))
+        .route("/account/disconnect", web::post().to(account::disconnect))
         .route("/", web::get().to(home::get))
         .route("/static/style.css", web::get().to(pages::stylesheet));
 }

@@ -87,6 +87,24 @@ pub struct ConsentPage {
     pub query: String,
 }
 
+/// One connected GPT on the account page.
+pub struct ConnectionView {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: String,
+    pub connected: String,
+    pub last_used: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub csrf_token: String,
+    pub email: String,
+    pub name: String,
+    pub connections: Vec<ConnectionView>,
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 pub struct HomePage {
@@ -105,6 +123,7 @@ pub async fn stylesheet() -> HttpResponse {
 /// Anything else (another host, `//`, a backslash) is an open redirect and is dropped.
 pub fn safe_next(raw: Option<&str>) -> String {
     match raw {
+        Some("/account") => "/account".to_string(),
         Some(n)
             if n.starts_with("/oauth/authorize?")
                 && !n.contains('\\')
@@ -132,10 +151,11 @@ mod tests {
             "//evil.example/",
             "/\\evil.example",
             "/oauth/authorize\\x",
-            "/account",
+            "/account/disconnect",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
         assert_eq!(safe_next(None), "/");
+        assert_eq!(safe_next(Some("/account")), "/account");
     }
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod account;
 mod authorize;
 mod cli;
 mod discovery;
