@@ -346,6 +346,19 @@ impl TestApp {
         basic: Option<(&str, &str)>,
         form: &[(&str, &str)],
     ) -> (StatusCode, Value) {
+        let resp = self.send_form(path, basic, form).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends a form-encoded POST, with Basic credentials when given.
+    async fn send_form(
+        &self,
+        path: &str,
+        basic: Option<(&str, &str)>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut req = reqwest::Client::new().post(self.url(path));
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
@@ -353,15 +366,11 @@ impl TestApp {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let resp = req
-            .header("content-type", "application/x-www-form-urlencoded")
+        req.header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
             .await
-            .expect("request");
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+            .expect("form request")
     }
 
     /// GET with the browser; returns status, Location, body.
@@ -489,23 +498,14 @@ impl TestApp {
         form: &[(&str, &str)],
     ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let mut pairs: Vec<(&str, &str)> = form.to_vec();
-        let http = reqwest::Client::new();
-        let mut req = http.post(self.url("/oauth/token"));
-        if basic {
-            req = req.basic_auth(&client.id, Some(&client.secret));
+        let credentials = if basic {
+            Some((client.id.as_str(), client.secret.as_str()))
         } else {
             pairs.push(("client_id", &client.id));
             pairs.push(("client_secret", &client.secret));
-        }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish();
-        let resp = req
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .expect("token request");
+            None
+        };
+        let resp = self.send_form("/oauth/token", credentials, &pairs).await;
         let status = resp.status();
         let headers = resp.headers().clone();
         let json = resp.json::<Value>().await.unwrap_or(Value::Null);
