@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::authorize::unavailable;
 use super::login::see_other;
-use super::pages::{AccountPage, ConnectionView, error_page, render};
+use super::pages::{AccountPage, ConnectionView, form_expired, render};
 use crate::auth::{csrf, session};
 use crate::startup::AppState;
 use crate::store::AuditEvent;
@@ -67,11 +67,7 @@ pub async fn disconnect(
     form: web::Form<DisconnectForm>,
 ) -> HttpResponse {
     if !csrf::verify(&req, &form.csrf_token) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Form expired",
-            "This form has expired. Reload the page and try again.".into(),
-        );
+        return form_expired();
     }
     let user = match session::current_user(&req, &state.db).await {
         Ok(Some(u)) => u,

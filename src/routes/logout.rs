@@ -1,11 +1,10 @@
 //! `POST /logout`: ends the browser session.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
 use super::authorize::unavailable;
-use super::pages::error_page;
+use super::pages::form_expired;
 use crate::auth::{csrf, session};
 use crate::startup::AppState;
 
@@ -22,11 +21,7 @@ pub async fn post(
     form: web::Form<LogoutForm>,
 ) -> HttpResponse {
     if !csrf::verify(&req, &form.csrf_token) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Form expired",
-            "This form has expired. Reload the page and try again.".into(),
-        );
+        return form_expired();
     }
     if let Ok(Some(user)) = session::current_user(&req, &state.db).await {
         state.audit.record(crate::store::AuditEvent {

@@ -44,6 +44,15 @@ pub fn error_page(status: StatusCode, title: &str, message: String) -> HttpRespo
     )
 }
 
+/// A form whose CSRF token did not match (stale page, or a forgery).
+pub fn form_expired() -> HttpResponse {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Form expired",
+        "This form has expired. Reload the page and try again.".into(),
+    )
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
