@@ -35,17 +35,35 @@ impl Db {
     /// Rotates only if `current_kid` is still the active key: of several instances deciding at
     /// once that a rotation is due, one rotates. Returns whether this call rotated.
     pub async fn rotate_from(&self, current_kid: &str, key: &KeyRecord) -> Result<bool> {
+        self.rotate(Some(current_kid), key).await
+    }
+
+    /// Adds a new active key and retires the others, in one transaction.
+    pub async fn rotate_in_key(&self, key: &KeyRecord) -> Result<()> {
+        self.rotate(None, key).await.map(|_| ())
+    }
+
+    /// Retires `current_kid` (or, with `None`, every active key) and inserts `key`, in one
+    /// transaction; with a `current_kid` that is no longer active nothing changes.
+    async fn rotate(&self, current_kid: Option<&str>, key: &KeyRecord) -> Result<bool> {
         let rotated = on_db!(self, |p| {
             let mut tx = p.begin().await?;
-            let retired = sqlx::query(
-                "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
-            )
-            .bind(key.created_at)
-            .bind(current_kid)
+            let retired = match current_kid {
+                Some(kid) => sqlx::query(
+                    "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
+                )
+                .bind(key.created_at)
+                .bind(kid),
+                None => {
+                    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
+                        .bind(key.created_at)
+                }
+            }
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if retired == 1 {
+            let proceed = current_kid.is_none() || retired == 1;
+            if proceed {
                 sqlx::query(
                     "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -59,32 +77,8 @@ impl Db {
                 .await?;
             }
             tx.commit().await?;
-            retired == 1
+            proceed
         });
         Ok(rotated)
-    }
-
-    /// Adds a new active key and retires the others, in one transaction.
-    pub async fn rotate_in_key(&self, key: &KeyRecord) -> Result<()> {
-        on_db!(self, |p| {
-            let mut tx = p.begin().await?;
-            sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-                .bind(key.created_at)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&key.kid)
-            .bind(&key.alg)
-            .bind(&key.private_der)
-            .bind(&key.public_jwk)
-            .bind(key.created_at)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(())
     }
 }
