@@ -32,6 +32,14 @@ impl DbAuthorizer {
     }
 }
 
+impl DbAuthorizer {
+    /// Logs and marks the flow, so the token endpoint answers 503, not a server error.
+    fn storage_failed(&self, what: &str, e: impl std::fmt::Display) {
+        tracing::error!(error = %e, "{what} failed");
+        self.ctx.lock().storage_failed = true;
+    }
+}
+
 #[async_trait]
 impl Authorizer for DbAuthorizer {
     async fn authorize(&mut self, grant: Grant) -> Result<String, ()> {
@@ -54,9 +62,10 @@ impl Authorizer for DbAuthorizer {
             created_at: now,
             expires_at: now + self.code_ttl,
         };
-        self.db.insert_code(&record).await.map_err(|e| {
-            tracing::error!(error = %e, "storing an authorization code failed");
-        })?;
+        self.db
+            .insert_code(&record)
+            .await
+            .map_err(|e| self.storage_failed("storing an authorization code", e))?;
         self.audit.record(AuditEvent {
             kind: "code_issued",
             user_id: Some(user_id),
@@ -67,10 +76,11 @@ impl Authorizer for DbAuthorizer {
     }
 
     async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
-        let record =
-            self.db.take_code(&crypto::digest(code)).await.map_err(
-                |e| tracing::error!(error = %e, "redeeming an authorization code failed"),
-            )?;
+        let record = self
+            .db
+            .take_code(&crypto::digest(code))
+            .await
+            .map_err(|e| self.storage_failed("redeeming an authorization code", e))?;
         let Some(record) = record else {
             return Ok(None);
         };
