@@ -166,7 +166,8 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make a new signing key active; the old ones stay published until their tokens expire.
+    /// Make a new signing key active for each algorithm (ES256, RS256); the old ones stay
+    /// published until their tokens expire.
     Rotate {
         #[arg(long)]
         json: bool,
@@ -433,6 +434,7 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 require_pkce,
                 chatgpt_callbacks,
                 resources: &checked_resources,
+                id_token_alg: None,
                 redirect_uris: &uris,
             })
             .await?;
@@ -559,15 +561,23 @@ async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCommand::Rotate { json } => {
-            let key = tokens::generate_es256()?;
-            db.rotate_in_key(&key).await?;
+            let mut fresh = Vec::new();
+            for alg in tokens::SIGNING_ALGORITHMS {
+                let key = tokens::generate(alg)?;
+                db.rotate_in_key(&key).await?;
+                fresh.push(key);
+            }
             if json {
-                print_json(&as_json(&key));
+                // The access-token key's fields at the top (what this printed before RS256
+                // existed), and every new key under `rotated`.
+                let mut out = as_json(&fresh[0]);
+                out["rotated"] = Value::Array(fresh.iter().map(as_json).collect());
+                print_json(&out);
             } else {
-                println!(
-                    "new signing key {} is active; running servers pick it up within a minute",
-                    key.kid
-                );
+                for key in &fresh {
+                    println!("new {} signing key {} is active", key.alg, key.kid);
+                }
+                println!("running servers pick them up within a minute");
             }
             Ok(())
         }

@@ -4,6 +4,8 @@ use std::fmt;
 
 use url::Url;
 
+use crate::domain::ResourceIndicator;
+
 /// Everything gptauth reads from its environment; see `.env.example`.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -20,6 +22,9 @@ pub struct Config {
     pub trust_proxy: bool,
     /// Rotate the signing key when it is this many days old; 0 turns automatic rotation off.
     pub key_rotation_days: i64,
+    /// Protected resources (RFC 8707; MCP servers, say) that every client may ask tokens for,
+    /// dynamically registered ones included. Per-client resources add to these.
+    pub resources: Vec<ResourceIndicator>,
     pub log_filter: String,
 }
 
@@ -174,6 +179,17 @@ impl Config {
                 });
             }
         };
+        let mut resources = Vec::new();
+        for raw in get("GPTAUTH_RESOURCES")
+            .unwrap_or_default()
+            .split([' ', ','])
+            .filter(|r| !r.is_empty())
+        {
+            resources.push(ResourceIndicator::parse(raw).map_err(|e| ConfigError {
+                var: "GPTAUTH_RESOURCES",
+                message: e.to_string(),
+            })?);
+        }
         Ok(Config {
             database_url,
             issuer,
@@ -202,6 +218,7 @@ impl Config {
                         })?
                 }
             },
+            resources,
             log_filter: text("RUST_LOG", "info"),
         })
     }
@@ -262,6 +279,14 @@ mod tests {
         );
         let err = config(&[("GPTAUTH_KEY_ROTATION_DAYS", "-1")]).unwrap_err();
         assert_eq!(err.var, "GPTAUTH_KEY_ROTATION_DAYS");
+        let err = config(&[("GPTAUTH_RESOURCES", "https://mcp.example.com/mcp#x")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_RESOURCES");
+        let c = config(&[(
+            "GPTAUTH_RESOURCES",
+            "https://mcp.example.com/mcp, https://api.example.com",
+        )])
+        .expect("a list of resources");
+        assert_eq!(c.resources.len(), 2);
         let err = config(&[("GPTAUTH_TRUST_PROXY", "maybe")]).unwrap_err();
         assert_eq!(err.var, "GPTAUTH_TRUST_PROXY");
     }

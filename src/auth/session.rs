@@ -5,7 +5,7 @@ use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 
 use crate::crypto;
-use crate::store::{Db, StoreError, UserRecord};
+use crate::store::{Db, SessionRecord, StoreError, UserRecord};
 
 pub const COOKIE: &str = "gptauth_session";
 /// Absolute lifetime of a browser session.
@@ -23,6 +23,14 @@ fn cookie_digest(req: &HttpRequest) -> Option<String> {
 pub async fn current_user(req: &HttpRequest, db: &Db) -> Result<Option<UserRecord>, StoreError> {
     match cookie_digest(req) {
         Some(digest) => db.session_user(&digest, IDLE_SECONDS).await,
+        None => Ok(None),
+    }
+}
+
+/// The live session on this request, with its user and sign-in time.
+pub async fn current(req: &HttpRequest, db: &Db) -> Result<Option<SessionRecord>, StoreError> {
+    match cookie_digest(req) {
+        Some(digest) => db.session(&digest, IDLE_SECONDS).await,
         None => Ok(None),
     }
 }

@@ -51,6 +51,10 @@ impl Authorizer for DbAuthorizer {
             .and_then(|(_, v)| v.map(str::to_string));
         let code = crypto::random_token();
         let now = crate::store::now();
+        let (resource, nonce, auth_time) = {
+            let ctx = self.ctx.lock();
+            (ctx.resource.clone(), ctx.nonce.clone(), ctx.auth_time)
+        };
         let record = CodeRecord {
             code_hash: crypto::digest(&code),
             client_id: grant.client_id.clone(),
@@ -58,7 +62,9 @@ impl Authorizer for DbAuthorizer {
             redirect_uri: grant.redirect_uri.to_string(),
             scope: grant.scope.to_string(),
             pkce,
-            resource: self.ctx.lock().resource.clone(),
+            resource,
+            nonce,
+            auth_time,
             created_at: now,
             expires_at: now + self.code_ttl,
         };
@@ -84,7 +90,12 @@ impl Authorizer for DbAuthorizer {
         let Some(record) = record else {
             return Ok(None);
         };
-        self.ctx.lock().resource = record.resource.clone();
+        {
+            let mut ctx = self.ctx.lock();
+            ctx.resource = record.resource.clone();
+            ctx.nonce = record.nonce.clone();
+            ctx.auth_time = record.auth_time;
+        }
         let mut extensions = Extensions::new();
         if let Some(challenge) = record.pkce {
             extensions.set_raw(PKCE.to_string(), Value::private(Some(challenge)));

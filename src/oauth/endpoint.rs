@@ -31,6 +31,13 @@ pub struct FlowState {
     pub requested_resource: Option<String>,
     /// Set when the requested resource is not the grant's: the edge answers `invalid_target`.
     pub target_rejected: bool,
+    /// OpenID Connect: the authorization request's `nonce`, then the code's.
+    pub nonce: Option<String>,
+    /// When the user last signed in with a password: from the session, then the code or the
+    /// refresh family.
+    pub auth_time: Option<i64>,
+    /// The ID token the issuer made, for the token response.
+    pub id_token: Option<String>,
 }
 
 /// Shared between the primitives of one flow.

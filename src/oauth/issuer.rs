@@ -12,7 +12,9 @@ use crate::crypto;
 use crate::domain::Scope;
 use crate::startup::AppState;
 use crate::store::{AuditEvent, Db, NewRefreshFamily, Rotation};
-use crate::tokens::{AccessClaims, Keys, sign_access_token, verify_access_token};
+use crate::tokens::{
+    AccessClaims, IdClaims, Keys, at_hash, sign_access_token, sign_id_token, verify_access_token,
+};
 
 /// JWT access tokens (RFC 9068) and opaque refresh tokens rotated within a family.
 pub struct JwtIssuer {
@@ -72,6 +74,35 @@ impl JwtIssuer {
         Ok((token, until))
     }
 
+    /// With the `openid` scope, an ID token for the client (Core 1.0 §3.1.3.3), kept in the
+    /// flow context for the token response. Refreshes carry no `nonce` (Core §12.2).
+    fn id_token(&self, grant: &Grant, access_token: &str, with_nonce: bool) -> Result<(), ()> {
+        if !grant.scope.iter().any(|s| s == "openid") {
+            return Ok(());
+        }
+        let mut ctx = self.ctx.lock();
+        let alg = ctx
+            .client
+            .as_ref()
+            .filter(|c| c.client_id == grant.client_id)
+            .map_or(jsonwebtoken::Algorithm::RS256, |c| c.id_token_alg);
+        let now = crate::store::now();
+        let claims = IdClaims {
+            iss: self.issuer.to_string(),
+            sub: grant.owner_id.clone(),
+            aud: grant.client_id.clone(),
+            exp: now + self.access_ttl,
+            iat: now,
+            auth_time: ctx.auth_time,
+            nonce: if with_nonce { ctx.nonce.clone() } else { None },
+            at_hash: Some(at_hash(access_token)),
+        };
+        let token = sign_id_token(&self.keys.current(), alg, &claims)
+            .map_err(|e| tracing::error!(error = %e, "signing an ID token failed"))?;
+        ctx.id_token = Some(token);
+        Ok(())
+    }
+
     fn event(&self, kind: &'static str, grant: &Grant, detail: Option<String>) {
         self.audit.record(AuditEvent {
             kind,
@@ -107,6 +138,8 @@ impl Issuer for JwtIssuer {
         let user_id = Uuid::parse_str(&grant.owner_id).map_err(|_| ())?;
         let resource = self.checked_resource()?;
         let (token, until) = self.access_token(&grant)?;
+        self.id_token(&grant, &token, true)?;
+        let auth_time = self.ctx.lock().auth_time;
         let refresh = crypto::random_token();
         self.db
             .create_refresh_family(&NewRefreshFamily {
@@ -115,6 +148,7 @@ impl Issuer for JwtIssuer {
                 user_id,
                 scope: &grant.scope.to_string(),
                 resource: resource.as_deref(),
+                auth_time,
                 token_hash: &crypto::digest(&refresh),
                 expires_at: crate::store::now() + self.refresh_ttl,
             })
@@ -165,6 +199,7 @@ impl Issuer for JwtIssuer {
             }
         }
         let (token, until) = self.access_token(&grant)?;
+        self.id_token(&grant, &token, false)?;
         Ok(RefreshedToken {
             token,
             refresh: Some(successor),
@@ -200,7 +235,11 @@ impl Issuer for JwtIssuer {
         if found.family_revoked_at.is_some() || found.expires_at <= now {
             return Ok(None);
         }
-        self.ctx.lock().resource = found.resource.clone();
+        {
+            let mut ctx = self.ctx.lock();
+            ctx.resource = found.resource.clone();
+            ctx.auth_time = found.auth_time;
+        }
         if found
             .rotated_at
             .is_some_and(|rotated| now - rotated > self.grace)

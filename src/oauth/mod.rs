@@ -4,11 +4,13 @@
 mod authorizer;
 mod endpoint;
 mod issuer;
+pub mod oidc;
 mod registrar;
 pub mod request;
 mod solicitor;
 
 pub use endpoint::{FlowContext, OAuthEndpoint};
+pub use oidc::OidcRequest;
 pub use registrar::secret_matches;
 pub use request::{ParamError, Params, ProtocolRequest, ProtocolResponse};
-pub use solicitor::{ConsentView, Solicitor};
+pub use solicitor::{ConsentView, SignInPlan, Solicitor};

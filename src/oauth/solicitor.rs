@@ -16,15 +16,56 @@ pub struct ConsentView {
     pub redirect_uri: String,
 }
 
+/// How the sign-in may proceed for one authorization request (OpenID Connect `prompt`,
+/// `max_age`, `id_token_hint`), decided by the handler from the request and the session.
+#[derive(Debug, Clone, Default)]
+pub struct SignInPlan {
+    /// The query to come back to after signing in (without `prompt=login`).
+    pub login_query: String,
+    /// The browser has a session, but the request wants a newer or another sign-in.
+    pub fresh_login: bool,
+    /// `prompt=none`: no page may be shown; what would need one is an error to the client.
+    pub no_prompt: bool,
+    /// `prompt=consent`: ask even when consent was given before.
+    pub force_consent: bool,
+    /// The client's `state`, for the errors `prompt=none` sends back.
+    pub client_state: Option<String>,
+}
+
+impl SignInPlan {
+    /// An OpenID Connect error (`login_required`, `consent_required`) sent to the client's
+    /// verified redirect URI; the edge adds `iss`.
+    fn error_to_client(&self, redirect_uri: &url::Url, error: &str) -> ProtocolResponse {
+        let mut url = redirect_uri.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("error", error);
+            if let Some(state) = &self.client_state {
+                q.append_pair("state", state);
+            }
+        }
+        ProtocolResponse::see_other(url.to_string())
+    }
+
+    fn to_login(&self) -> ProtocolResponse {
+        let next = format!("/oauth/authorize?{}", self.login_query);
+        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        let fresh = if self.fresh_login { "&fresh=1" } else { "" };
+        ProtocolResponse::see_other(format!("/login?next={next}{fresh}"))
+    }
+}
+
 /// Decides the resource owner's part of an authorization request. The HTTP handlers know the
 /// session and the form; oxide-auth calls this once the request itself has been validated.
 pub enum Solicitor {
     /// `GET /oauth/authorize`: sign in first, ask for consent unless it was given before.
     Authorize {
+        /// The signed-in user, when their sign-in is good enough for this request.
         user: Option<UserRecord>,
         db: Db,
-        /// The authorization request's query, to come back to after login or consent.
+        /// The authorization request's query, for the consent page.
         query: String,
+        plan: SignInPlan,
     },
     /// `GET /consent`: the handler renders the page from `view`.
     ShowConsent {
@@ -50,22 +91,27 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
         let requested = Scope::parse(&pre_grant.scope.to_string()).unwrap_or_default();
         match self {
             Solicitor::Authorize {
-                user: None, query, ..
-            } => {
-                let next = format!("/oauth/authorize?{query}");
-                let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-                OwnerConsent::InProgress(ProtocolResponse::see_other(format!("/login?next={next}")))
-            }
+                user: None, plan, ..
+            } => OwnerConsent::InProgress(if plan.no_prompt {
+                plan.error_to_client(&pre_grant.redirect_uri.to_url(), "login_required")
+            } else {
+                plan.to_login()
+            }),
             Solicitor::Authorize {
                 user: Some(user),
                 db,
                 query,
+                plan,
             } => match db.consent(user.id, &pre_grant.client_id).await {
                 Ok(Some(given))
-                    if Scope::parse(&given).is_ok_and(|g| g.contains_all(&requested)) =>
+                    if !plan.force_consent
+                        && Scope::parse(&given).is_ok_and(|g| g.contains_all(&requested)) =>
                 {
                     OwnerConsent::Authorized(user.id.to_string())
                 }
+                Ok(_) if plan.no_prompt => OwnerConsent::InProgress(
+                    plan.error_to_client(&pre_grant.redirect_uri.to_url(), "consent_required"),
+                ),
                 Ok(_) => OwnerConsent::InProgress(ProtocolResponse::see_other(format!(
                     "/consent?{query}"
                 ))),

@@ -8,27 +8,83 @@ use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
 use super::pages::{ErrorPage, error_page, render};
 use crate::auth::session;
 use crate::domain::{ClientId, ResourceIndicator};
+use crate::oauth::oidc::query_after_login;
 use crate::oauth::{
-    FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse, Solicitor,
+    FlowContext, OAuthEndpoint, OidcRequest, Params, ProtocolRequest, ProtocolResponse, SignInPlan,
+    Solicitor,
 };
 use crate::startup::AppState;
 use crate::store::ClientRecord;
+use crate::tokens::hint_subject;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (client, params) = match checked_request(&req, &state).await {
+    let request = match checked_request(&req, &state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let user = match session::current_user(&req, &state.db).await {
-        Ok(u) => u,
+    let session = match session::current(&req, &state.db).await {
+        Ok(s) => s,
         Err(e) => return unavailable(e),
     };
-    let solicitor = Solicitor::Authorize {
-        user,
-        db: state.db.clone(),
-        query: params.to_query(),
+    let oidc = &request.oidc;
+    // The user the client believes is signed in (Core 1.0 §3.1.2.1).
+    let hinted = match &oidc.id_token_hint {
+        Some(hint) => match hint_subject(
+            &state.keys.current(),
+            state.config.issuer.as_str(),
+            &request.client.client_id,
+            hint,
+        ) {
+            Some(sub) => Some(sub),
+            None => {
+                return error_redirect(
+                    &request.redirect_uri,
+                    "invalid_request",
+                    "id_token_hint is not an ID token this server issued to this client",
+                    request.params.get("state"),
+                    &state,
+                );
+            }
+        },
+        None => None,
     };
-    run(&state, client, &params, solicitor).await
+    let now = crate::store::now();
+    let (signed_in, fresh_login) = match session {
+        None => (None, false),
+        Some(s)
+            if oidc.needs_fresh_login(s.authenticated_at, now)
+                || hinted
+                    .as_ref()
+                    .is_some_and(|sub| *sub != s.user.id.to_string()) =>
+        {
+            (None, true)
+        }
+        Some(s) => (Some(s), false),
+    };
+    let plan = SignInPlan {
+        login_query: query_after_login(&request.params),
+        fresh_login,
+        no_prompt: oidc.no_prompt,
+        force_consent: oidc.force_consent,
+        client_state: request.params.get("state").map(str::to_string),
+    };
+    let auth_time = signed_in.as_ref().map(|s| s.authenticated_at);
+    let solicitor = Solicitor::Authorize {
+        user: signed_in.map(|s| s.user),
+        db: state.db.clone(),
+        query: request.params.to_query(),
+        plan,
+    };
+    run(&state, request, solicitor, auth_time).await
+}
+
+/// An authorization request whose client and redirect URI have been checked.
+pub struct AuthRequest {
+    pub client: ClientRecord,
+    pub params: Params,
+    /// The redirect URI named, or the client's only one.
+    pub redirect_uri: String,
+    pub oidc: OidcRequest,
 }
 
 /// Validates what must be right before anything may be sent to the redirect URI: the client
@@ -36,7 +92,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 pub async fn checked_request(
     req: &HttpRequest,
     state: &AppState,
-) -> Result<(ClientRecord, Params), HttpResponse> {
+) -> Result<AuthRequest, HttpResponse> {
     let mut params = Params::parse(req.query_string().as_bytes()).map_err(|e| {
         error_page(
             StatusCode::BAD_REQUEST,
@@ -107,10 +163,12 @@ pub async fn checked_request(
             state,
         ));
     }
-    // RFC 8707 §2: the resource must be an absolute URI this client may ask for.
+    // RFC 8707 §2: the resource must be an absolute URI this client may ask for: one of its
+    // own, or one the server offers every client (`GPTAUTH_RESOURCES`).
     if let Some(raw) = params.get("resource") {
-        let allowed = ResourceIndicator::parse(raw)
-            .is_ok_and(|r| client.resources.iter().any(|c| c == r.as_ref()));
+        let allowed = ResourceIndicator::parse(raw).is_ok_and(|r| {
+            client.resources.iter().any(|c| c == r.as_ref()) || state.config.resources.contains(&r)
+        });
         if !allowed {
             return Err(error_redirect(
                 &redirect_uri,
@@ -121,25 +179,51 @@ pub async fn checked_request(
             ));
         }
     }
+    let oidc = OidcRequest::parse(&params).map_err(|e| {
+        error_redirect(
+            &redirect_uri,
+            "invalid_request",
+            e.0,
+            params.get("state"),
+            state,
+        )
+    })?;
     // ChatGPT sends `scope=` when the builder left Scope empty: that means the default scopes.
     if params.get("scope") == Some("") {
         params.remove("scope");
     }
-    Ok((client, params))
+    Ok(AuthRequest {
+        client,
+        params,
+        redirect_uri,
+        oidc,
+    })
 }
 
 /// Runs oxide-auth's authorization flow and turns its answer into a response.
+/// `auth_time` is when the signed-in user entered their password, for ID tokens.
 pub async fn run(
     state: &AppState,
-    client: ClientRecord,
-    params: &Params,
+    request: AuthRequest,
     solicitor: Solicitor,
+    auth_time: Option<i64>,
 ) -> HttpResponse {
+    let AuthRequest {
+        client,
+        params,
+        oidc,
+        ..
+    } = request;
     let ctx = FlowContext::with_client(client);
-    ctx.lock().resource = params.get("resource").map(str::to_string);
+    {
+        let mut flow = ctx.lock();
+        flow.resource = params.get("resource").map(str::to_string);
+        flow.nonce = oidc.nonce;
+        flow.auth_time = auth_time;
+    }
     let endpoint = OAuthEndpoint::new(state, ctx, Some(solicitor));
     let result = match AuthorizationFlow::prepare(endpoint) {
-        Ok(mut flow) => flow.execute(ProtocolRequest::authorization(params)).await,
+        Ok(mut flow) => flow.execute(ProtocolRequest::authorization(&params)).await,
         Err(e) => Err(e),
     };
     match result {

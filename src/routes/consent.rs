@@ -13,19 +13,23 @@ use crate::oauth::Solicitor;
 use crate::startup::AppState;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let (client, params) = match checked_request(&req, &state).await {
+    let request = match checked_request(&req, &state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
+    let query = request.params.to_query();
     let user = match session::current_user(&req, &state.db).await {
         Ok(Some(u)) => u,
-        Ok(None) => return to_login(&params.to_query()),
+        Ok(None) => return to_login(&query),
         Err(e) => return unavailable(e),
     };
     let view = Arc::new(Mutex::new(None));
     let solicitor = Solicitor::ShowConsent { view: view.clone() };
-    let (client_name, client_id) = (client.name.clone(), client.client_id.clone());
-    let resp = run(&state, client, &params, solicitor).await;
+    let (client_name, client_id) = (
+        request.client.name.clone(),
+        request.client.client_id.clone(),
+    );
+    let resp = run(&state, request, solicitor, None).await;
     let shown = view.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(view) = shown else {
         // The flow answered on its own (an error redirect to the client, or an error page).
@@ -50,7 +54,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 .map(str::to_string)
                 .collect(),
             redirect_host,
-            query: params.to_query(),
+            query,
         },
         cookie.into_iter().collect(),
     )
@@ -67,7 +71,7 @@ pub async fn post(
     state: web::Data<AppState>,
     form: web::Form<Decision>,
 ) -> HttpResponse {
-    let (client, params) = match checked_request(&req, &state).await {
+    let request = match checked_request(&req, &state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -78,9 +82,9 @@ pub async fn post(
             "This form has expired. Go back to ChatGPT and sign in again.".into(),
         );
     }
-    let user = match session::current_user(&req, &state.db).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return to_login(&params.to_query()),
+    let signed_in = match session::current(&req, &state.db).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return to_login(&request.params.to_query()),
         Err(e) => return unavailable(e),
     };
     let allow = match form.decision.as_str() {
@@ -95,12 +99,12 @@ pub async fn post(
         }
     };
     let solicitor = Solicitor::Decide {
-        user,
+        user: signed_in.user,
         allow,
         db: state.db.clone(),
         audit: state.audit.clone(),
     };
-    run(&state, client, &params, solicitor).await
+    run(&state, request, solicitor, Some(signed_in.authenticated_at)).await
 }
 
 fn to_login(query: &str) -> HttpResponse {

@@ -15,6 +15,9 @@ use crate::store::AuditEvent;
 #[derive(Deserialize)]
 pub struct NextQuery {
     pub next: Option<String>,
+    /// Set when the client asked for a new sign-in (`prompt=login`, `max_age`, another user's
+    /// `id_token_hint`): show the form although a session exists.
+    pub fresh: Option<String>,
 }
 
 pub async fn get(
@@ -23,21 +26,19 @@ pub async fn get(
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
     let next = safe_next(query.next.as_deref());
-    match session::current_user(&req, &state.db).await {
-        Ok(Some(_)) => return see_other(&next),
-        Ok(None) => {}
-        Err(e) => return unavailable(e),
+    if query.fresh.is_none() {
+        match session::current_user(&req, &state.db).await {
+            Ok(Some(_)) => return see_other(&next),
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
+        }
     }
     let client_name = client_name(&state, &next).await;
-    page(
-        &req,
-        &state,
-        StatusCode::OK,
-        next,
-        String::new(),
-        None,
-        client_name,
-    )
+    // OpenID Connect `login_hint`: the address the client expects, pre-filled.
+    let hint = authorize_param(&next, "login_hint")
+        .filter(|h| Email::parse(h).is_ok())
+        .unwrap_or_default();
+    page(&req, &state, StatusCode::OK, next, hint, None, client_name)
 }
 
 #[derive(Deserialize)]
@@ -168,12 +169,17 @@ pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
     }
 }
 
+/// A parameter of the authorization request in `next`, if `next` is one.
+fn authorize_param(next: &str, name: &str) -> Option<String> {
+    let query = next.strip_prefix("/oauth/authorize?")?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
 /// The name of the client an authorization request in `next` is for, to say who is asking.
 async fn client_name(state: &AppState, next: &str) -> Option<String> {
-    let query = next.strip_prefix("/oauth/authorize?")?;
-    let client_id = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "client_id")
-        .map(|(_, v)| v.into_owned())?;
+    let client_id = authorize_param(next, "client_id")?;
     state
         .db
         .client_credentials(&client_id)

@@ -10,6 +10,8 @@ use crate::crypto;
 use crate::domain::{ClientId, RedirectUri, Scope};
 use crate::startup::AppState;
 use crate::store::{AuditEvent, NewClient};
+use crate::tokens::alg_name;
+use jsonwebtoken::Algorithm;
 
 /// The metadata we read; anything else is ignored, as RFC 7591 §2 asks.
 #[derive(Deserialize)]
@@ -21,6 +23,8 @@ pub struct Metadata {
     grant_types: Option<Vec<String>>,
     response_types: Option<Vec<String>>,
     scope: Option<String>,
+    /// OpenID Connect Registration §2; RS256 when absent.
+    id_token_signed_response_alg: Option<String>,
 }
 
 /// RFC 7591 §3.2.2 errors.
@@ -92,6 +96,16 @@ pub async fn post(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
     {
         return refuse("invalid_client_metadata", "response_types: code only");
     }
+    let id_token_alg = match meta.id_token_signed_response_alg.as_deref() {
+        None | Some("RS256") => Algorithm::RS256,
+        Some("ES256") => Algorithm::ES256,
+        Some(_) => {
+            return refuse(
+                "invalid_client_metadata",
+                "id_token_signed_response_alg must be RS256 or ES256",
+            );
+        }
+    };
     // Registered clients get at most what the server offers; none asked means all of it.
     let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
     let scope = match meta.scope.as_deref().map(Scope::parse) {
@@ -128,6 +142,7 @@ pub async fn post(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
             require_pkce: false,
             chatgpt_callbacks: false,
             resources: &[],
+            id_token_alg: Some(id_token_alg),
             redirect_uris: &uris,
         })
         .await;
@@ -150,6 +165,7 @@ pub async fn post(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "scope": scope.to_string(),
+        "id_token_signed_response_alg": alg_name(id_token_alg),
     });
     if let (Some(secret), Some(obj)) = (secret, out.as_object_mut()) {
         obj.insert("client_secret".into(), json!(secret));

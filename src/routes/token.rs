@@ -54,9 +54,14 @@ pub async fn post(
             Err(e) => Err(e),
         },
     };
-    let state_of_flow = ctx.lock();
+    let mut state_of_flow = ctx.lock();
     match result {
-        Ok(resp) => shape(resp, grant, state.config.access_token_ttl),
+        Ok(resp) => shape(
+            resp,
+            grant,
+            state.config.access_token_ttl,
+            state_of_flow.id_token.take(),
+        ),
         Err(_) if state_of_flow.target_rejected => TokenError::InvalidTarget
             .respond("the resource is not the one this grant was issued for"),
         Err(_) if state_of_flow.grant_rejected => {
@@ -131,7 +136,12 @@ fn parse(
 }
 
 /// Turns oxide-auth's answer into the RFC's.
-fn shape(resp: ProtocolResponse, grant: Grant, access_ttl: i64) -> HttpResponse {
+fn shape(
+    resp: ProtocolResponse,
+    grant: Grant,
+    access_ttl: i64,
+    id_token: Option<String>,
+) -> HttpResponse {
     let body: Value = resp
         .body
         .as_deref()
@@ -150,6 +160,9 @@ fn shape(resp: ProtocolResponse, grant: Grant, access_ttl: i64) -> HttpResponse 
                     if let Ok(canonical) = canonical {
                         obj.insert("scope".into(), json!(canonical));
                     }
+                }
+                if let Some(id_token) = id_token {
+                    obj.insert("id_token".into(), json!(id_token));
                 }
                 obj.retain(|_, v| !v.is_null());
             }

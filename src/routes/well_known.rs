@@ -40,7 +40,12 @@ fn document(state: &AppState) -> serde_json::Value {
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "profile", "email"],
-            "claims_supported": ["sub", "email", "email_verified", "name"],
+            "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified", "name"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            "prompt_values_supported": crate::oauth::oidc::PROMPT_VALUES,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
             "subject_types_supported": ["public"],
             "authorization_response_iss_parameter_supported": true,
     })

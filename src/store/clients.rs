@@ -1,3 +1,5 @@
+use jsonwebtoken::Algorithm;
+
 use super::{Db, Result, StoreError, on_db};
 use crate::domain::RedirectUri;
 
@@ -17,6 +19,8 @@ pub struct ClientRecord {
     pub chatgpt_callbacks: bool,
     /// Resources (RFC 8707) this client may ask tokens for.
     pub resources: Vec<String>,
+    /// How this client's ID tokens are signed (OpenID Connect).
+    pub id_token_alg: Algorithm,
     pub created_at: i64,
     pub redirect_uris: Vec<String>,
 }
@@ -35,6 +39,14 @@ impl ClientRecord {
     }
 }
 
+/// The columns a `ClientRow` reads (a macro, so queries stay static strings).
+macro_rules! client_columns {
+    () => {
+        "client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, \
+         resources, id_token_alg, created_at"
+    };
+}
+
 #[derive(sqlx::FromRow)]
 struct ClientRow {
     client_id: String,
@@ -45,6 +57,7 @@ struct ClientRow {
     require_pkce: bool,
     chatgpt_callbacks: bool,
     resources: String,
+    id_token_alg: String,
     created_at: i64,
 }
 
@@ -64,6 +77,12 @@ impl ClientRow {
                 .filter(|r| !r.is_empty())
                 .map(str::to_string)
                 .collect(),
+            // The column only ever holds what `NewClient` wrote; anything else means RS256,
+            // the OpenID Connect default.
+            id_token_alg: match self.id_token_alg.as_str() {
+                "ES256" => Algorithm::ES256,
+                _ => Algorithm::RS256,
+            },
             created_at: self.created_at,
             redirect_uris,
         }
@@ -79,6 +98,8 @@ pub struct NewClient<'a> {
     pub require_pkce: bool,
     pub chatgpt_callbacks: bool,
     pub resources: &'a [String],
+    /// `None`: RS256, the OpenID Connect default.
+    pub id_token_alg: Option<Algorithm>,
     pub redirect_uris: &'a [String],
 }
 
@@ -90,8 +111,8 @@ impl Db {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, scope, audience, require_pkce, \
-                 chatgpt_callbacks, resources, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 chatgpt_callbacks, resources, id_token_alg, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(client.client_id)
             .bind(client.name)
@@ -101,6 +122,9 @@ impl Db {
             .bind(client.require_pkce)
             .bind(client.chatgpt_callbacks)
             .bind(client.resources.join(" "))
+            .bind(crate::tokens::alg_name(
+                client.id_token_alg.unwrap_or(Algorithm::RS256),
+            ))
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -124,13 +148,14 @@ impl Db {
     /// The client without its redirect URIs (the token endpoint needs no more).
     pub async fn client_credentials(&self, client_id: &str) -> Result<Option<ClientRecord>> {
         let row = on_db!(self, |p| {
-            sqlx::query_as::<_, ClientRow>(
-            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, resources, created_at \
-             FROM clients WHERE client_id = $1"
-        )
-        .bind(client_id)
-        .fetch_optional(p)
-        .await
+            sqlx::query_as::<_, ClientRow>(concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE client_id = $1"
+            ))
+            .bind(client_id)
+            .fetch_optional(p)
+            .await
         })?;
         Ok(row.map(|r| r.with_uris(Vec::new())))
     }
@@ -157,12 +182,13 @@ impl Db {
 
     pub async fn list_clients(&self) -> Result<Vec<ClientRecord>> {
         let rows = on_db!(self, |p| {
-            sqlx::query_as::<_, ClientRow>(
-            "SELECT client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, resources, created_at \
-             FROM clients ORDER BY created_at, client_id"
-        )
-        .fetch_all(p)
-        .await
+            sqlx::query_as::<_, ClientRow>(concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients ORDER BY created_at, client_id"
+            ))
+            .fetch_all(p)
+            .await
         })?;
         let mut clients = Vec::with_capacity(rows.len());
         for row in rows {

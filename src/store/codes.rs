@@ -13,6 +13,10 @@ pub struct CodeRecord {
     pub pkce: Option<String>,
     /// The resource (RFC 8707) the grant is for, if one was named.
     pub resource: Option<String>,
+    /// OpenID Connect: the client's `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// When the user last signed in with a password, for the ID token's `auth_time`.
+    pub auth_time: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -29,10 +33,11 @@ impl std::fmt::Debug for CodeRecord {
 
 impl Db {
     pub async fn insert_code(&self, code: &CodeRecord) -> Result<()> {
-        on_db!(self, |p| sqlx::query(
+        on_db!(self, |p| {
+            sqlx::query(
             "INSERT INTO auth_codes \
-             (code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, created_at, \
-              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             (code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, nonce, auth_time, \
+              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
         .bind(&code.code_hash)
         .bind(&code.client_id)
@@ -41,11 +46,14 @@ impl Db {
         .bind(&code.scope)
         .bind(&code.pkce)
         .bind(&code.resource)
+        .bind(&code.nonce)
+        .bind(code.auth_time)
         .bind(code.created_at)
         .bind(code.expires_at)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
@@ -54,13 +62,13 @@ impl Db {
     pub async fn take_code(&self, code_hash: &str) -> Result<Option<CodeRecord>> {
         let row = on_db!(self, |p| {
             sqlx::query_as::<_, CodeRecord>(
-            "DELETE FROM auth_codes WHERE code_hash = $1 \
-             RETURNING code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, created_at, \
-             expires_at"
-        )
-        .bind(code_hash)
-        .fetch_optional(p)
-        .await
+                "DELETE FROM auth_codes WHERE code_hash = $1 \
+             RETURNING code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, nonce, \
+             auth_time, created_at, expires_at",
+            )
+            .bind(code_hash)
+            .fetch_optional(p)
+            .await
         })?;
         Ok(row.filter(|c| c.expires_at > super::now()))
     }

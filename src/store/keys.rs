@@ -38,12 +38,38 @@ impl Db {
         self.rotate(Some(current_kid), key).await
     }
 
-    /// Adds a new active key and retires the others, in one transaction.
+    /// Adds the first active key of its algorithm; `false` when another instance was first.
+    pub async fn add_first_key(&self, key: &KeyRecord) -> Result<bool> {
+        let inserted = on_db!(self, |p| sqlx::query(
+            "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS \
+               (SELECT 1 FROM signing_keys WHERE alg = $2 AND retired_at IS NULL)"
+        )
+        .bind(&key.kid)
+        .bind(&key.alg)
+        .bind(&key.private_der)
+        .bind(&key.public_jwk)
+        .bind(key.created_at)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()));
+        match inserted {
+            Ok(n) => Ok(n == 1),
+            // The one-active-key-per-algorithm index caught a concurrent insert.
+            Err(e) => match super::StoreError::from_insert(e) {
+                super::StoreError::Duplicate => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Adds a new active key and retires the others of its algorithm, in one transaction.
     pub async fn rotate_in_key(&self, key: &KeyRecord) -> Result<()> {
         self.rotate(None, key).await.map(|_| ())
     }
 
-    /// Retires `current_kid` (or, with `None`, every active key) and inserts `key`, in one
+    /// Retires `current_kid` (or, with `None`, every active key of the new key's algorithm) and
+    /// inserts `key`, in one
     /// transaction; with a `current_kid` that is no longer active nothing changes.
     async fn rotate(&self, current_kid: Option<&str>, key: &KeyRecord) -> Result<bool> {
         let rotated = on_db!(self, |p| {
@@ -54,10 +80,11 @@ impl Db {
                 )
                 .bind(key.created_at)
                 .bind(kid),
-                None => {
-                    sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
-                        .bind(key.created_at)
-                }
+                None => sqlx::query(
+                    "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND alg = $2",
+                )
+                .bind(key.created_at)
+                .bind(&key.alg),
             }
             .execute(&mut *tx)
             .await?

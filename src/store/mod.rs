@@ -26,6 +26,7 @@ pub use codes::CodeRecord;
 pub use connections::Connection;
 pub use keys::KeyRecord;
 pub use refresh::{NewRefreshFamily, RefreshLookup, Rotation};
+pub use sessions::SessionRecord;
 pub use throttle::ThrottleRecord;
 pub use users::{NewUser, UserRecord};
 

@@ -10,6 +10,8 @@ pub struct RefreshLookup {
     pub user_id: Uuid,
     pub scope: String,
     pub resource: Option<String>,
+    /// When the user signed in for the grant that started the family (OpenID Connect).
+    pub auth_time: Option<i64>,
     pub family_revoked_at: Option<i64>,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
@@ -23,6 +25,7 @@ pub struct NewRefreshFamily<'a> {
     pub scope: &'a str,
     /// The resource (RFC 8707) every access token of the family is for.
     pub resource: Option<&'a str>,
+    pub auth_time: Option<i64>,
     pub token_hash: &'a str,
     pub expires_at: i64,
 }
@@ -47,14 +50,16 @@ impl Db {
         on_db!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO refresh_families (id, client_id, user_id, scope, resource, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO refresh_families \
+                 (id, client_id, user_id, scope, resource, auth_time, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(family.id)
             .bind(family.client_id)
             .bind(family.user_id)
             .bind(family.scope)
             .bind(family.resource)
+            .bind(family.auth_time)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -76,7 +81,7 @@ impl Db {
     pub async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshLookup>> {
         Ok(on_db!(self, |p| sqlx::query_as::<_, RefreshLookup>(
             "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, f.resource, \
-                    f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
+                    f.auth_time, f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
              WHERE t.token_hash = $1"
         )

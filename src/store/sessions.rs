@@ -1,5 +1,14 @@
 use super::{Db, Result, UserRecord, on_db};
 
+/// A live session's user and when they signed in with their password.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRecord {
+    #[sqlx(flatten)]
+    pub user: UserRecord,
+    /// The session's start: every password sign-in starts a new session.
+    pub authenticated_at: i64,
+}
+
 impl Db {
     pub async fn insert_session(
         &self,
@@ -29,10 +38,16 @@ impl Db {
         id_hash: &str,
         idle_seconds: i64,
     ) -> Result<Option<UserRecord>> {
+        Ok(self.session(id_hash, idle_seconds).await?.map(|s| s.user))
+    }
+
+    /// Like `session_user`, with the time of the sign-in.
+    pub async fn session(&self, id_hash: &str, idle_seconds: i64) -> Result<Option<SessionRecord>> {
         let now = super::now();
         let user = on_db!(self, |p| {
-            sqlx::query_as::<_, UserRecord>(
-            "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at \
+            sqlx::query_as::<_, SessionRecord>(
+            "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.disabled_at, u.created_at, \
+                    s.created_at AS authenticated_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
                AND u.disabled_at IS NULL"

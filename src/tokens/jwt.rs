@@ -45,12 +45,13 @@ pub fn verify_access_token(
     {
         return Err(VerifyError::WrongType);
     }
-    let key = header
+    let (alg, key) = header
         .kid
         .as_ref()
         .and_then(|k| keys.decoding.get(k))
         .ok_or(VerifyError::UnknownKey)?;
-    let mut validation = jsonwebtoken::Validation::new(keys.alg);
+    // The algorithm is the key's, never the header's choice.
+    let mut validation = jsonwebtoken::Validation::new(*alg);
     validation.set_issuer(&[issuer]);
     validation.validate_aud = false;
     validation.leeway = 0;
@@ -65,8 +66,11 @@ pub fn sign_access_token(
     keys: &KeySet,
     claims: &AccessClaims,
 ) -> Result<String, jsonwebtoken::errors::Error> {
-    let mut header = Header::new(keys.alg);
+    let signer = keys
+        .access_signer()
+        .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
+    let mut header = Header::new(signer.alg);
     header.typ = Some("at+jwt".into());
-    header.kid = Some(keys.kid.clone());
-    jsonwebtoken::encode(&header, claims, &keys.encoding)
+    header.kid = Some(signer.kid.clone());
+    jsonwebtoken::encode(&header, claims, &signer.encoding)
 }

@@ -1,7 +1,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
@@ -18,14 +20,36 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
-/// The key that signs, plus every public key a resource API may still need.
-pub struct KeySet {
+/// The algorithms this server signs with, each with one active key: ES256 signs access tokens
+/// and, on request, ID tokens; RS256 is there for ID tokens because OpenID Connect requires it.
+pub const SIGNING_ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::RS256];
+
+/// One active private key.
+pub struct Signer {
     pub kid: String,
     pub alg: Algorithm,
     pub encoding: EncodingKey,
+}
+
+/// The keys that sign, plus every public key a relying party may still need.
+pub struct KeySet {
+    signers: Vec<Signer>,
     /// Active and recently retired public keys (RFC 7517), as served at the JWKS endpoint.
     pub jwks: JwkSet,
-    pub decoding: HashMap<String, DecodingKey>,
+    /// Public keys by `kid`, with the one algorithm each may verify.
+    pub decoding: HashMap<String, (Algorithm, DecodingKey)>,
+}
+
+impl KeySet {
+    /// The active key for `alg`; every algorithm in [`SIGNING_ALGORITHMS`] has one.
+    pub fn signer(&self, alg: Algorithm) -> Option<&Signer> {
+        self.signers.iter().find(|s| s.alg == alg)
+    }
+
+    /// The key that signs access tokens.
+    pub fn access_signer(&self) -> Option<&Signer> {
+        self.signer(Algorithm::ES256)
+    }
 }
 
 /// Shared, reloadable key set: `keys rotate` on any instance reaches the others on reload.
@@ -34,15 +58,30 @@ pub struct Keys {
     current: Arc<RwLock<Arc<KeySet>>>,
 }
 
-/// A new ES256 (P-256) key pair, ready to store.
-pub fn generate_es256() -> Result<KeyRecord, KeyError> {
-    let pkcs8 =
-        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+/// A new key pair for `alg`, ready to store.
+pub fn generate(alg: Algorithm) -> Result<KeyRecord, KeyError> {
+    let (der, encoding) = match alg {
+        Algorithm::ES256 => {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
             .map_err(|_| KeyError::Generate)?;
-    let der = pkcs8.as_ref().to_vec();
-    let encoding = EncodingKey::from_ec_der(&der);
-    let mut jwk =
-        Jwk::from_encoding_key(&encoding, Algorithm::ES256).map_err(|_| KeyError::Generate)?;
+            let der = pkcs8.as_ref().to_vec();
+            let encoding = EncodingKey::from_ec_der(&der);
+            (der, encoding)
+        }
+        Algorithm::RS256 => {
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
+            let pkcs8: Pkcs8V1Der<'static> = pair.as_der().map_err(|_| KeyError::Generate)?;
+            // The RSA signer takes the bare RFC 8017 key, so that is what is stored.
+            let der = pkcs1_from_pkcs8(pkcs8.as_ref()).ok_or(KeyError::Generate)?;
+            let encoding = EncodingKey::from_rsa_der(&der);
+            (der, encoding)
+        }
+        _ => return Err(KeyError::Generate),
+    };
+    let mut jwk = Jwk::from_encoding_key(&encoding, alg).map_err(|_| KeyError::Generate)?;
     // RFC 7638 thumbprint as key id: stable, derived from the key itself.
     let kid = jwk
         .thumbprint(ThumbprintHash::SHA256)
@@ -52,12 +91,61 @@ pub fn generate_es256() -> Result<KeyRecord, KeyError> {
     let public_jwk = serde_json::to_string(&jwk).map_err(|_| KeyError::Generate)?;
     Ok(KeyRecord {
         kid,
-        alg: "ES256".into(),
+        alg: alg_name(alg).into(),
         private_der: der,
         public_jwk,
         created_at: crate::store::now(),
         retired_at: None,
     })
+}
+
+/// A new ES256 (P-256) key pair, ready to store.
+pub fn generate_es256() -> Result<KeyRecord, KeyError> {
+    generate(Algorithm::ES256)
+}
+
+/// The JOSE name of a signing algorithm we use.
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::RS256 => "RS256",
+        _ => "ES256",
+    }
+}
+
+/// The RSAPrivateKey inside a PKCS#8 PrivateKeyInfo (RFC 5208): SEQUENCE { INTEGER version,
+/// SEQUENCE algorithm, OCTET STRING privateKey, ... }.
+fn pkcs1_from_pkcs8(der: &[u8]) -> Option<Vec<u8>> {
+    /// Splits one DER element off `input`: (tag, contents, rest).
+    fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 || n > 4 || rest.len() < n {
+                return None;
+            }
+            let len = rest[..n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, &rest[n..])
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let (0x30, info, _) = element(der)? else {
+        return None;
+    };
+    let (0x02, _version, rest) = element(info)? else {
+        return None;
+    };
+    let (0x30, _algorithm, rest) = element(rest)? else {
+        return None;
+    };
+    let (0x04, key, _) = element(rest)? else {
+        return None;
+    };
+    Some(key.to_vec())
 }
 
 impl Keys {
@@ -77,30 +165,33 @@ impl Keys {
         Ok(())
     }
 
-    /// Rotates the signing key when it is older than `max_age_days` (0: never), then reloads.
-    /// Returns whether a new key was introduced.
+    /// Rotates each algorithm's signing key when it is older than `max_age_days` (0: never),
+    /// then reloads. Returns how many keys this instance rotated.
     pub async fn rotate_if_due(
         &self,
         db: &Db,
         max_age_days: i64,
         access_token_ttl: i64,
-    ) -> Result<bool, KeyError> {
+    ) -> Result<usize, KeyError> {
         if max_age_days <= 0 {
-            return Ok(false);
+            return Ok(0);
         }
         let records = db.signing_keys().await?;
-        let Some(active) = records.iter().find(|k| k.retired_at.is_none()) else {
-            return Ok(false);
-        };
-        if crate::store::now() - active.created_at < max_age_days * 86_400 {
-            return Ok(false);
+        let now = crate::store::now();
+        let mut rotated = 0;
+        for active in records
+            .iter()
+            .filter(|k| k.retired_at.is_none() && now - k.created_at >= max_age_days * 86_400)
+        {
+            let fresh = generate(parse_alg(active)?)?;
+            if db.rotate_from(&active.kid, &fresh).await? {
+                tracing::info!(old = %active.kid, new = %fresh.kid, alg = %fresh.alg, "rotated a signing key on schedule");
+                rotated += 1;
+            }
         }
-        let fresh = generate_es256()?;
-        let rotated = db.rotate_from(&active.kid, &fresh).await?;
-        if rotated {
-            tracing::info!(old = %active.kid, new = %fresh.kid, "rotated the signing key on schedule");
+        if rotated > 0 {
+            self.reload(db, access_token_ttl).await?;
         }
-        self.reload(db, access_token_ttl).await?;
         Ok(rotated)
     }
 
@@ -113,24 +204,46 @@ impl Keys {
 
     async fn build(db: &Db, access_token_ttl: i64, create: bool) -> Result<KeySet, KeyError> {
         let mut records = db.signing_keys().await?;
-        if !records.iter().any(|k| k.retired_at.is_none()) && create {
-            let key = generate_es256()?;
-            db.rotate_in_key(&key).await?;
-            tracing::info!(kid = %key.kid, "generated the first signing key");
-            records = db.signing_keys().await?;
+        if create {
+            let mut created = false;
+            for alg in SIGNING_ALGORITHMS {
+                let name = alg_name(alg);
+                if !records
+                    .iter()
+                    .any(|k| k.retired_at.is_none() && k.alg == name)
+                {
+                    let key = generate(alg)?;
+                    // Conditional: of several instances starting at once, one key wins.
+                    if db.add_first_key(&key).await? {
+                        tracing::info!(kid = %key.kid, alg = name, "generated a signing key");
+                    }
+                    created = true;
+                }
+            }
+            if created {
+                records = db.signing_keys().await?;
+            }
         }
-        let active = records
-            .iter()
-            .find(|k| k.retired_at.is_none())
-            .ok_or_else(|| KeyError::Unusable {
-                kid: "-".into(),
-                reason: "no active signing key".into(),
-            })?;
-        let alg = parse_alg(active)?;
-        let encoding = match alg {
-            Algorithm::ES256 => EncodingKey::from_ec_der(&active.private_der),
-            _ => unreachable!("parse_alg admits ES256 only"),
-        };
+        let mut signers = Vec::new();
+        for alg in SIGNING_ALGORITHMS {
+            // Newest first: should two be active, the newest signs.
+            let active = records
+                .iter()
+                .find(|k| k.retired_at.is_none() && k.alg == alg_name(alg))
+                .ok_or_else(|| KeyError::Unusable {
+                    kid: "-".into(),
+                    reason: format!("no active {} signing key", alg_name(alg)),
+                })?;
+            let encoding = match parse_alg(active)? {
+                Algorithm::RS256 => EncodingKey::from_rsa_der(&active.private_der),
+                _ => EncodingKey::from_ec_der(&active.private_der),
+            };
+            signers.push(Signer {
+                kid: active.kid.clone(),
+                alg,
+                encoding,
+            });
+        }
         // A retired key stays published until every token it signed has expired.
         let horizon = crate::store::now() - access_token_ttl - 300;
         let mut jwks = JwkSet { keys: Vec::new() };
@@ -139,22 +252,19 @@ impl Keys {
             .iter()
             .filter(|k| k.retired_at.is_none_or(|at| at > horizon))
         {
-            let jwk: Jwk =
-                serde_json::from_str(&record.public_jwk).map_err(|e| KeyError::Unusable {
-                    kid: record.kid.clone(),
-                    reason: e.to_string(),
-                })?;
-            let key = DecodingKey::from_jwk(&jwk).map_err(|e| KeyError::Unusable {
+            let alg = parse_alg(record)?;
+            let unusable = |reason: String| KeyError::Unusable {
                 kid: record.kid.clone(),
-                reason: e.to_string(),
-            })?;
-            decoding.insert(record.kid.clone(), key);
+                reason,
+            };
+            let jwk: Jwk =
+                serde_json::from_str(&record.public_jwk).map_err(|e| unusable(e.to_string()))?;
+            let key = DecodingKey::from_jwk(&jwk).map_err(|e| unusable(e.to_string()))?;
+            decoding.insert(record.kid.clone(), (alg, key));
             jwks.keys.push(jwk);
         }
         Ok(KeySet {
-            kid: active.kid.clone(),
-            alg,
-            encoding,
+            signers,
             jwks,
             decoding,
         })
@@ -164,9 +274,46 @@ impl Keys {
 fn parse_alg(record: &KeyRecord) -> Result<Algorithm, KeyError> {
     match record.alg.as_str() {
         "ES256" => Ok(Algorithm::ES256),
+        "RS256" => Ok(Algorithm::RS256),
         other => Err(KeyError::Unusable {
             kid: record.kid.clone(),
             reason: format!("unsupported algorithm {other}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_sign_and_verify() {
+        for alg in SIGNING_ALGORITHMS {
+            let record = generate(alg).expect("a key");
+            assert_eq!(record.alg, alg_name(alg));
+            let encoding = match alg {
+                Algorithm::RS256 => EncodingKey::from_rsa_der(&record.private_der),
+                _ => EncodingKey::from_ec_der(&record.private_der),
+            };
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(alg),
+                &serde_json::json!({"sub": "x", "exp": crate::store::now() + 60}),
+                &encoding,
+            )
+            .expect("signed");
+            let jwk: Jwk = serde_json::from_str(&record.public_jwk).expect("jwk");
+            assert_eq!(jwk.common.key_id.as_deref(), Some(record.kid.as_str()));
+            let key = DecodingKey::from_jwk(&jwk).expect("public key");
+            let mut validation = jsonwebtoken::Validation::new(alg);
+            validation.set_required_spec_claims(&["exp"]);
+            jsonwebtoken::decode::<serde_json::Value>(&token, &key, &validation).expect("verifies");
+        }
+    }
+
+    #[test]
+    fn pkcs8_unwrapping_refuses_garbage() {
+        assert!(pkcs1_from_pkcs8(&[]).is_none());
+        assert!(pkcs1_from_pkcs8(&[0x30, 0x82, 0xff]).is_none());
+        assert!(pkcs1_from_pkcs8(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_none());
     }
 }

@@ -135,13 +135,17 @@ crate::both_backends! {
 
     async fn keys_rotate_adds_an_active_key_and_keeps_the_old_one_listed(app: TestApp) {
         let before = json_out(&gptauth(&app, &["keys", "list", "--json"], None));
-        assert_eq!(before.as_array().map(Vec::len), Some(1));
+        assert_eq!(before.as_array().map(Vec::len), Some(2), "one ES256 and one RS256 key");
         let new = json_out(&gptauth(&app, &["keys", "rotate", "--json"], None));
+        assert_eq!(new["alg"], "ES256", "the access-token key on top: {new}");
         let after = json_out(&gptauth(&app, &["keys", "list", "--json"], None));
         let after = after.as_array().expect("array");
-        assert_eq!(after.len(), 2);
-        let active: Vec<&Value> = after.iter().filter(|k| k["active"] == true).collect();
-        assert_eq!(active.len(), 1);
+        assert_eq!(after.len(), 4);
+        let mut active: Vec<&Value> = after.iter().filter(|k| k["active"] == true).collect();
+        active.sort_by_key(|k| k["alg"].as_str().map(str::to_string));
+        let mut rotated: Vec<&Value> = new["rotated"].as_array().expect("rotated").iter().collect();
+        rotated.sort_by_key(|k| k["alg"].as_str().map(str::to_string));
+        assert_eq!(active.iter().map(|k| &k["kid"]).collect::<Vec<_>>(), rotated.iter().map(|k| &k["kid"]).collect::<Vec<_>>());
         assert_eq!(active[0]["kid"], new["kid"]);
     }
 

@@ -25,14 +25,21 @@ crate::both_backends! {
         }
     }
 
-    async fn the_jwks_publishes_one_es256_key_and_never_a_private_part(app: TestApp) {
+    async fn the_jwks_publishes_an_es256_and_an_rs256_key_and_never_a_private_part(app: TestApp) {
         let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.expect("get").json().await.expect("json");
         let keys = jwks["keys"].as_array().expect("keys");
-        assert_eq!(keys.len(), 1);
-        assert_eq!(keys[0]["alg"], "ES256");
-        assert_eq!(keys[0]["kty"], "EC");
-        assert!(keys[0]["kid"].is_string());
-        assert!(keys[0].get("d").is_none(), "no private key material");
+        assert_eq!(keys.len(), 2, "{jwks}");
+        let mut algs: Vec<&str> = keys.iter().map(|k| k["alg"].as_str().expect("alg")).collect();
+        algs.sort();
+        assert_eq!(algs, ["ES256", "RS256"]);
+        for key in keys {
+            assert_eq!(key["kty"], if key["alg"] == "ES256" { "EC" } else { "RSA" });
+            assert_eq!(key["use"], "sig");
+            assert!(key["kid"].is_string());
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(key.get(private).is_none(), "no private key material: {private}");
+            }
+        }
     }
 
     async fn health_and_readiness_answer(app: TestApp) {
@@ -46,6 +53,11 @@ crate::both_backends! {
         let before: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.expect("get").json().await.expect("json");
         let again = gptauth::store::Db::connect(&app.database_url).await.expect("connect");
         let keys = gptauth::tokens::Keys::load_or_create(&again, 3600).await.expect("keys");
-        assert_eq!(keys.current().kid, before["keys"][0]["kid"].as_str().expect("kid"), "loaded, not regenerated");
+        let published: Vec<&str> = before["keys"].as_array().expect("keys").iter().map(|k| k["kid"].as_str().expect("kid")).collect();
+        let current = keys.current();
+        for alg in gptauth::tokens::SIGNING_ALGORITHMS {
+            let kid = current.signer(alg).expect("signer").kid.as_str();
+            assert!(published.contains(&kid), "loaded, not regenerated: {kid}");
+        }
     }
 }

@@ -248,6 +248,7 @@ impl TestApp {
                 require_pkce: false,
                 chatgpt_callbacks: false,
                 resources: &[],
+                id_token_alg: None,
                 redirect_uris: &uris,
             })
             .await
@@ -269,6 +270,7 @@ impl TestApp {
                 require_pkce: false,
                 chatgpt_callbacks: false,
                 resources: &[],
+                id_token_alg: None,
                 redirect_uris: &uris,
             })
             .await

@@ -8,6 +8,7 @@ mod authorize;
 mod cli;
 mod discovery;
 mod notes_example;
+mod oidc;
 mod pages;
 mod pkce;
 mod refresh;

@@ -28,6 +28,7 @@ crate::both_backends! {
         assert_eq!(status, StatusCode::CREATED, "{client}");
         assert!(client.get("client_secret").is_none(), "a public client gets no secret");
         assert_eq!(client["token_endpoint_auth_method"], "none");
+        assert_eq!(client["id_token_signed_response_alg"], "RS256", "the OpenID Connect default");
         let public = TestClient { id: client["client_id"].as_str().expect("id").into(), secret: String::new() };
         app.user("ada@example.com").await;
         // Without PKCE: refused at the redirect URI.
@@ -36,14 +37,18 @@ crate::both_backends! {
 
         let (status, confidential) = register(&app, json!({
             "client_name": "Server app", "redirect_uris": [CHATGPT_OPENAI], "token_endpoint_auth_method": "client_secret_post",
+            "id_token_signed_response_alg": "ES256",
         })).await;
         assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(confidential["id_token_signed_response_alg"], "ES256");
         let confidential = TestClient {
             id: confidential["client_id"].as_str().expect("id").into(),
             secret: confidential["client_secret"].as_str().expect("secret").into(),
         };
         let tokens = app.tokens_for(&confidential, "ada@example.com").await;
         app.verify_jwt(tokens["access_token"].as_str().expect("at")).await;
+        let id_header = jsonwebtoken::decode_header(tokens["id_token"].as_str().expect("id_token")).expect("header");
+        assert_eq!(id_header.alg, jsonwebtoken::Algorithm::ES256, "the registered ID token algorithm");
     }
 
     async fn bad_registrations_get_rfc_7591_errors(app: TestApp) {
@@ -55,6 +60,8 @@ crate::both_backends! {
             (json!({ "redirect_uris": ["https://ok.example/cb"], "token_endpoint_auth_method": "private_key_jwt" }), "invalid_client_metadata"),
             (json!({ "redirect_uris": ["https://ok.example/cb"], "grant_types": ["password"] }), "invalid_client_metadata"),
             (json!({ "redirect_uris": ["https://ok.example/cb"], "scope": "admin" }), "invalid_client_metadata"),
+            (json!({ "redirect_uris": ["https://ok.example/cb"], "id_token_signed_response_alg": "HS256" }), "invalid_client_metadata"),
+            (json!({ "redirect_uris": ["https://ok.example/cb"], "id_token_signed_response_alg": "none" }), "invalid_client_metadata"),
             (json!(["not", "an", "object"]), "invalid_client_metadata"),
         ] {
             let (status, answer) = register(&app, body.clone()).await;

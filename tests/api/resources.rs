@@ -22,6 +22,7 @@ async fn client_with_resource(app: &TestApp) -> TestClient {
             require_pkce: false,
             chatgpt_callbacks: false,
             resources: &resources,
+            id_token_alg: None,
             redirect_uris: &uris,
         })
         .await
@@ -135,5 +136,34 @@ crate::both_backends! {
         let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         assert!(challenge.starts_with("Bearer error=\"invalid_token\"") && challenge.contains("resource_metadata="), "{challenge}");
         server.abort();
+    }
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_RESOURCES", "https://mcp.example.com/mcp https://api.example.com/")];
+    async fn a_server_wide_resource_serves_dynamically_registered_clients(app: TestApp) {
+        let resp = reqwest::Client::new().post(app.url("/oauth/register")).json(&serde_json::json!({
+            "client_name": "MCP host", "redirect_uris": [CHATGPT_OPENAI], "token_endpoint_auth_method": "client_secret_basic",
+        })).send().await.expect("register");
+        let registered: Value = resp.json().await.expect("json");
+        let client = TestClient {
+            id: registered["client_id"].as_str().expect("id").into(),
+            secret: registered["client_secret"].as_str().expect("secret").into(),
+        };
+        app.user("ada@example.com").await;
+        let url = app.authorize_url_with(&client, CHATGPT_OPENAI, &[("resource", "https://mcp.example.com/mcp")]);
+        let code = app.sign_in(&browser(), &url, "ada@example.com", PASSWORD).await.code();
+        let (status, _, tokens) = app.token(&client, true, &[
+            ("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", CHATGPT_OPENAI),
+            ("resource", "https://mcp.example.com/mcp"),
+        ]).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(aud(&tokens), "https://mcp.example.com/mcp");
+        // Only the listed resources: not a prefix match, not another host.
+        for other in ["https://mcp.example.com/mcp/admin", "https://evil.example.com/mcp"] {
+            let url = app.authorize_url_with(&client, CHATGPT_OPENAI, &[("resource", other)]);
+            let (_, location, _) = app.get(&browser(), &url).await;
+            assert!(location.unwrap_or_default().contains("error=invalid_target"), "{other}");
+        }
     }
 }

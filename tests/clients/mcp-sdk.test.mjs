@@ -83,8 +83,10 @@ describe('MCP TypeScript SDK OAuth client against gptauth', () => {
   });
 
   before(async () => {
-    gptauth = await startGptauth();
-    mcp = await startMcpServer(gptauth.issuer);
+    // gptauth must know the MCP server as a resource any registered client may ask for.
+    const mcpPort = await pickPort();
+    gptauth = await startGptauth({ env: { GPTAUTH_RESOURCES: `http://127.0.0.1:${mcpPort}/mcp` } });
+    mcp = await startMcpServer(gptauth.issuer, mcpPort);
     jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', gptauth.issuer));
     // Nothing listens here: the user agent reads the final Location itself.
     redirectUrl = `http://127.0.0.1:${await pickPort()}/callback`;

@@ -2,7 +2,7 @@
 // OIDC discovery, authorization code + PKCE S256 with nonce and state for a confidential client
 // made with the CLI, id_token validation (signature against the JWKS, iss, aud, nonce, alg),
 // userinfo, and a refresh. Then the same with a client registered through openid-client's own
-// dynamic registration asking for RS256 id_tokens (id_token_signed_response_alg).
+// dynamic registration asking for ES256 id_tokens (id_token_signed_response_alg).
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -137,29 +137,29 @@ describe('openid-client (OpenID Connect RP) against gptauth', () => {
     assert.ok(meta.id_token_signing_alg_values_supported.includes('RS256'));
   }));
 
-  it('CLI confidential client: code + PKCE + nonce, ES256 id_token, userinfo, refresh', () => withLog(async () => {
-    const client = await gptauth.createClient('OIDC RP (ES256)', [redirectUri]);
+  it('CLI confidential client: code + PKCE + nonce, RS256 id_token (the default), userinfo, refresh', () => withLog(async () => {
+    const client = await gptauth.createClient('OIDC RP (RS256)', [redirectUri]);
     assert.ok(client.client_secret, 'a confidential client');
     const config = await oidc.discovery(new URL(gptauth.issuer), client.client_id, client.client_secret, undefined, insecure);
     const result = await signIn(config);
-    const claims = await checkTokens(config, result, 'ES256');
+    const claims = await checkTokens(config, result, 'RS256');
     await checkUserinfoAndRefresh(config, result.tokens, claims);
   }));
 
-  it('dynamically registered client with id_token_signed_response_alg RS256', () => withLog(async () => {
+  it('dynamically registered client with id_token_signed_response_alg ES256', () => withLog(async () => {
     const config = await oidc.dynamicClientRegistration(new URL(gptauth.issuer), {
-      client_name: 'OIDC RP (RS256)',
+      client_name: 'OIDC RP (ES256)',
       redirect_uris: [redirectUri],
       response_types: ['code'],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_post',
-      id_token_signed_response_alg: 'RS256',
+      id_token_signed_response_alg: 'ES256',
     }, undefined, insecure);
     const registered = config.clientMetadata();
     assert.ok(registered.client_secret, 'a confidential client');
-    assert.equal(registered.id_token_signed_response_alg, 'RS256', 'the registration response echoes the alg');
+    assert.equal(registered.id_token_signed_response_alg, 'ES256', 'the registration response echoes the alg');
     const result = await signIn(config);
-    const claims = await checkTokens(config, result, 'RS256');
+    const claims = await checkTokens(config, result, 'ES256');
     await checkUserinfoAndRefresh(config, result.tokens, claims);
   }));
 });

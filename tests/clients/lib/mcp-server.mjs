@@ -18,13 +18,13 @@ import { InvalidTokenError } from '@modelcontextprotocol/sdk/server/auth/errors.
  * Resolves with { url (the MCP endpoint, also the resource identifier), metadataUrl,
  * seen (tokens it accepted, decoded), close }.
  */
-export async function startMcpServer(issuer) {
+export async function startMcpServer(issuer, port = 0) {
   const asMetadata = await (await fetch(new URL('/.well-known/oauth-authorization-server', issuer))).json();
   const jwks = createRemoteJWKSet(new URL(asMetadata.jwks_uri));
 
   const app = express();
   const server = http.createServer(app);
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  await new Promise((ok) => server.listen(port, '127.0.0.1', ok));
   const url = new URL(`http://127.0.0.1:${server.address().port}/mcp`);
   const metadataUrl = getOAuthProtectedResourceMetadataUrl(url);
   const accepted = [];
