@@ -18,6 +18,8 @@ use crate::tokens;
 /// Scopes a new client gets when `--scope` is not given.
 pub const DEFAULT_SCOPE: &str = "openid profile email";
 
+mod registration_tokens;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "gptauth",
@@ -44,6 +46,9 @@ pub enum Command {
     /// Manage token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage initial access tokens for dynamic registration (`GPTAUTH_REGISTRATION=token`).
+    #[command(subcommand)]
+    RegistrationToken(registration_tokens::RegistrationTokenCommand),
     /// Show the security audit trail (sign-ins, consents, tokens, reuse, rotations).
     Audit {
         /// Only events since then: a duration back from now (`24h`, `7d`, `30m`), Unix seconds,
@@ -204,13 +209,14 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(cmd) => user(&db, cmd).await,
         Command::Client(cmd) => client(&db, &config, cmd).await,
         Command::Keys(cmd) => keys(&db, cmd).await,
+        Command::RegistrationToken(cmd) => registration_tokens::run(&db, &config, cmd).await,
         Command::Audit { since, json } => audit(&db, since.as_deref(), json).await,
     };
     db.close().await;
     result
 }
 
-fn print_json(value: &Value) {
+pub(crate) fn print_json(value: &Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
@@ -322,6 +328,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "require_pkce": client.requires_pkce(),
         "chatgpt_callbacks": client.chatgpt_callbacks,
         "resources": client.resources,
+        "dynamically_registered": client.registration_token_hash.is_some(),
         "authorization_url": config.issuer.url("/oauth/authorize"),
         "token_url": config.issuer.url("/oauth/token"),
         "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
@@ -435,6 +442,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 chatgpt_callbacks,
                 resources: &checked_resources,
                 id_token_alg: None,
+                registration_token_hash: None,
+                registered_auth_method: None,
                 redirect_uris: &uris,
             })
             .await?;
@@ -458,10 +467,15 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             } else {
                 for c in clients {
                     println!(
-                        "{}  {}  ({} redirect URIs)",
+                        "{}  {}  ({} redirect URIs){}",
                         c.client_id,
                         c.name,
-                        c.redirect_uris.len()
+                        c.redirect_uris.len(),
+                        if c.registration_token_hash.is_some() {
+                            "  [registered at /oauth/register]"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
@@ -596,23 +610,29 @@ pub fn connector_redirects(name: &str) -> &'static [&'static str] {
     }
 }
 
+/// Parses a duration such as `90s`, `30m`, `24h` or `7d` into seconds.
+pub fn parse_duration(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    let unit = |suffix: char, seconds: i64| {
+        raw.strip_suffix(suffix)
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| *n >= 0)
+            .and_then(|n| n.checked_mul(seconds))
+    };
+    unit('s', 1)
+        .or_else(|| unit('m', 60))
+        .or_else(|| unit('h', 3600))
+        .or_else(|| unit('d', 86_400))
+}
+
 /// Parses `--since`: `24h`, `7d`, `30m`, `90s`, Unix seconds, or RFC 3339.
 pub fn parse_since(raw: &str, now: i64) -> anyhow::Result<i64> {
     let raw = raw.trim();
     if let Ok(at) = raw.parse::<i64>() {
         return Ok(at);
     }
-    let unit = |suffix: char, seconds: i64| {
-        raw.strip_suffix(suffix)
-            .and_then(|n| n.parse::<i64>().ok())
-            .map(|n| now - n * seconds)
-    };
-    if let Some(at) = unit('s', 1)
-        .or_else(|| unit('m', 60))
-        .or_else(|| unit('h', 3600))
-        .or_else(|| unit('d', 86_400))
-    {
-        return Ok(at);
+    if let Some(ago) = parse_duration(raw) {
+        return Ok(now - ago);
     }
     let at = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
         .map_err(|_| {

@@ -31,7 +31,10 @@ pub struct Config {
 /// Whether clients may register themselves at `/oauth/register` (RFC 7591).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegistrationPolicy {
+    /// Anyone may register (what MCP hosts expect).
     Open,
+    /// Registration needs an initial access token (`gptauth registration-token create`).
+    Token,
     Closed,
 }
 
@@ -158,11 +161,12 @@ impl Config {
             .as_str()
         {
             "open" => RegistrationPolicy::Open,
+            "token" => RegistrationPolicy::Token,
             "closed" => RegistrationPolicy::Closed,
             other => {
                 return Err(ConfigError {
                     var: "GPTAUTH_REGISTRATION",
-                    message: format!("must be open or closed, got {other:?}"),
+                    message: format!("must be open, token or closed, got {other:?}"),
                 });
             }
         };

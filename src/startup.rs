@@ -13,7 +13,7 @@ use crate::audit::Audit;
 use crate::auth::password::PasswordHasher;
 use crate::config::Config;
 use crate::routes;
-use crate::store::Db;
+use crate::store::{AuditEvent, Db};
 use crate::tokens::Keys;
 
 /// Everything a request handler may need, shared by all workers.
@@ -110,8 +110,10 @@ impl Application {
 async fn upkeep(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.tick().await;
+    let mut minutes: u64 = 0;
     loop {
         tick.tick().await;
+        minutes += 1;
         if let Err(e) = state
             .keys
             .reload(&state.db, state.config.access_token_ttl)
@@ -129,6 +131,9 @@ async fn upkeep(state: Arc<AppState>) {
             .await
         {
             tracing::warn!(error = %e, "scheduled key rotation failed");
+        }
+        if minutes.is_multiple_of(60) {
+            sweep_abandoned_registrations(&state).await;
         }
         if let Err(e) = state.db.purge_expired_codes().await {
             tracing::warn!(error = %e, "purging expired codes failed");
@@ -149,6 +154,35 @@ async fn upkeep(state: Arc<AppState>) {
         }
         if let Err(e) = state.db.purge_revoked_access_tokens().await {
             tracing::warn!(error = %e, "purging revoked access tokens failed");
+        }
+    }
+}
+
+/// Dynamically registered clients unused this long are deleted: MCP hosts register on every
+/// new connection and never clean up after themselves.
+pub const ABANDONED_REGISTRATION_SECONDS: i64 = 30 * 86_400;
+
+/// Deletes abandoned registrations (see `ABANDONED_REGISTRATION_SECONDS`); returns how many.
+pub async fn sweep_abandoned_registrations(state: &AppState) -> usize {
+    let cutoff = crate::store::now() - ABANDONED_REGISTRATION_SECONDS;
+    match state.db.sweep_abandoned_registrations(cutoff).await {
+        Ok(swept) => {
+            for client_id in &swept {
+                state.audit.record(AuditEvent {
+                    kind: "client_deleted",
+                    client_id: Some(client_id.clone()),
+                    detail: Some("registration unused for 30 days".into()),
+                    ..Default::default()
+                });
+            }
+            if !swept.is_empty() {
+                tracing::info!(count = swept.len(), "swept abandoned client registrations");
+            }
+            swept.len()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sweeping abandoned registrations failed");
+            0
         }
     }
 }

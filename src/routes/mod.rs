@@ -2,6 +2,7 @@
 
 mod account;
 mod authorize;
+mod bearer;
 mod client_auth;
 mod consent;
 mod health;
@@ -39,6 +40,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/oauth/revoke", web::post().to(revoke::post))
         .route("/oauth/introspect", web::post().to(introspect::post))
         .route("/oauth/register", web::post().to(register::post))
+        .route("/oauth/register/{client_id}", web::get().to(register::read))
+        .route(
+            "/oauth/register/{client_id}",
+            web::put().to(register::update),
+        )
+        .route(
+            "/oauth/register/{client_id}",
+            web::delete().to(register::delete),
+        )
         .route("/oauth/userinfo", web::get().to(userinfo::userinfo))
         .route("/oauth/userinfo", web::post().to(userinfo::userinfo))
         .route("/login", web::get().to(login::get))

@@ -1,17 +1,23 @@
-//! `POST /oauth/register`: dynamic client registration (RFC 7591), as MCP hosts use it.
+//! Dynamic client registration (RFC 7591) at `POST /oauth/register`, as MCP hosts use it, and
+//! its management protocol (RFC 7592) at `/oauth/register/{client_id}`: read, update and delete
+//! with the registration access token handed out at registration.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::bearer::{bearer_token, refuse as challenge};
 use crate::config::RegistrationPolicy;
 use crate::crypto;
 use crate::domain::{ClientId, RedirectUri, Scope};
 use crate::startup::AppState;
-use crate::store::{AuditEvent, NewClient};
+use crate::store::{AuditEvent, ClientRecord, NewClient, RegistrationUpdate};
 use crate::tokens::alg_name;
-use jsonwebtoken::Algorithm;
+
+/// Largest registration document accepted.
+const MAX_DOCUMENT: usize = 16 * 1024;
 
 /// The metadata we read; anything else is ignored, as RFC 7591 §2 asks.
 #[derive(Deserialize)]
@@ -25,97 +31,134 @@ pub struct Metadata {
     scope: Option<String>,
     /// OpenID Connect Registration §2; RS256 when absent.
     id_token_signed_response_alg: Option<String>,
+    /// Only in RFC 7592 updates, where it must name the client being updated.
+    client_id: Option<String>,
 }
 
-/// RFC 7591 §3.2.2 errors.
+/// Client metadata that passed every check.
+struct Valid {
+    name: String,
+    redirect_uris: Vec<String>,
+    /// `none`, `client_secret_basic` or `client_secret_post`.
+    method: &'static str,
+    scope: Scope,
+    id_token_alg: Algorithm,
+}
+
+/// An RFC 7591 §3.2.2 error.
 fn refuse(error: &str, description: &str) -> HttpResponse {
     HttpResponse::BadRequest()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "error": error, "error_description": description }))
 }
 
-pub async fn post(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    if state.config.registration == RegistrationPolicy::Closed {
-        return HttpResponse::build(StatusCode::FORBIDDEN).json(json!({
-            "error": "access_denied",
-            "error_description": "dynamic registration is closed on this server",
-        }));
+fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "registration storage failed");
+    HttpResponse::ServiceUnavailable().json(json!({ "error": "temporarily_unavailable" }))
+}
+
+/// An RFC 7591 §3.2.2 error, before it becomes a response.
+struct Refusal {
+    error: &'static str,
+    description: String,
+}
+
+impl Refusal {
+    fn new(error: &'static str, description: &str) -> Self {
+        Refusal {
+            error,
+            description: description.to_string(),
+        }
     }
-    if body.len() > 16 * 1024 {
-        return refuse(
+
+    fn respond(&self) -> HttpResponse {
+        refuse(self.error, &self.description)
+    }
+}
+
+/// Parses and checks a registration document.
+fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
+    if body.len() > MAX_DOCUMENT {
+        return Err(Refusal::new(
             "invalid_client_metadata",
             "the registration document is too large",
-        );
+        ));
     }
-    let meta: Metadata = match serde_json::from_slice(&body) {
-        Ok(m) => m,
-        Err(_) => {
-            return refuse(
-                "invalid_client_metadata",
-                "the body must be a JSON object of client metadata",
-            );
-        }
-    };
+    let meta: Metadata = serde_json::from_slice(body).map_err(|_| {
+        Refusal::new(
+            "invalid_client_metadata",
+            "the body must be a JSON object of client metadata",
+        )
+    })?;
     if meta.redirect_uris.is_empty() || meta.redirect_uris.len() > 10 {
-        return refuse("invalid_redirect_uri", "give 1 to 10 redirect_uris");
+        return Err(Refusal::new(
+            "invalid_redirect_uri",
+            "give 1 to 10 redirect_uris",
+        ));
     }
-    let mut uris = Vec::new();
+    let mut redirect_uris = Vec::new();
     for raw in &meta.redirect_uris {
-        match RedirectUri::parse(raw) {
-            Ok(uri) if !uris.contains(&uri.to_string()) => uris.push(uri.to_string()),
-            Ok(_) => {}
-            Err(e) => return refuse("invalid_redirect_uri", &e.to_string()),
+        let uri = RedirectUri::parse(raw)
+            .map_err(|e| Refusal::new("invalid_redirect_uri", &e.to_string()))?
+            .to_string();
+        if !redirect_uris.contains(&uri) {
+            redirect_uris.push(uri);
         }
     }
-    let method = meta
+    let method = match meta
         .token_endpoint_auth_method
         .as_deref()
-        .unwrap_or("client_secret_basic");
-    if !matches!(
-        method,
-        "none" | "client_secret_basic" | "client_secret_post"
-    ) {
-        return refuse(
-            "invalid_client_metadata",
-            "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",
-        );
-    }
+        .unwrap_or("client_secret_basic")
+    {
+        "none" => "none",
+        "client_secret_basic" => "client_secret_basic",
+        "client_secret_post" => "client_secret_post",
+        _ => {
+            return Err(Refusal::new(
+                "invalid_client_metadata",
+                "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",
+            ));
+        }
+    };
     if meta.grant_types.as_ref().is_some_and(|g| {
         g.iter()
             .any(|t| t != "authorization_code" && t != "refresh_token")
     }) {
-        return refuse(
+        return Err(Refusal::new(
             "invalid_client_metadata",
             "grant_types: authorization_code and refresh_token only",
-        );
+        ));
     }
     if meta
         .response_types
         .as_ref()
         .is_some_and(|r| r.iter().any(|t| t != "code"))
     {
-        return refuse("invalid_client_metadata", "response_types: code only");
+        return Err(Refusal::new(
+            "invalid_client_metadata",
+            "response_types: code only",
+        ));
     }
-    let id_token_alg = match meta.id_token_signed_response_alg.as_deref() {
-        None | Some("RS256") => Algorithm::RS256,
-        Some("ES256") => Algorithm::ES256,
-        Some(_) => {
-            return refuse(
-                "invalid_client_metadata",
-                "id_token_signed_response_alg must be RS256 or ES256",
-            );
-        }
-    };
     // Registered clients get at most what the server offers; none asked means all of it.
     let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
     let scope = match meta.scope.as_deref().map(Scope::parse) {
         None => offered,
         Some(Ok(s)) if !s.is_empty() && offered.contains_all(&s) => s,
         Some(_) => {
-            return refuse(
+            return Err(Refusal::new(
                 "invalid_client_metadata",
                 "scope: choose among openid, profile and email",
-            );
+            ));
+        }
+    };
+    let id_token_alg = match meta.id_token_signed_response_alg.as_deref() {
+        None | Some("RS256") => Algorithm::RS256,
+        Some("ES256") => Algorithm::ES256,
+        Some(_) => {
+            return Err(Refusal::new(
+                "invalid_client_metadata",
+                "id_token_signed_response_alg must be RS256 or ES256",
+            ));
         }
     };
     let name = meta
@@ -127,51 +170,250 @@ pub async fn post(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse 
         .chars()
         .take(100)
         .collect::<String>();
+    let valid = Valid {
+        name,
+        redirect_uris,
+        method,
+        scope,
+        id_token_alg,
+    };
+    Ok((valid, meta.client_id))
+}
+
+/// The client's metadata as RFC 7591 §3.2.1 and RFC 7592 §3 return it.
+fn document(state: &AppState, client: &ClientRecord, method: &str) -> Value {
+    json!({
+        "client_id": client.client_id,
+        "client_id_issued_at": client.created_at,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "token_endpoint_auth_method": method,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "scope": client.scope,
+        "id_token_signed_response_alg": alg_name(client.id_token_alg),
+        "registration_client_uri": state
+            .config
+            .issuer
+            .url(&format!("/oauth/register/{}", client.client_id)),
+    })
+}
+
+/// The auth method as registered (both secret methods work at our token endpoint).
+fn method_of(client: &ClientRecord) -> &str {
+    match (&client.secret_hash, &client.registered_auth_method) {
+        (None, _) => "none",
+        (Some(_), Some(method)) => method,
+        (Some(_), None) => "client_secret_basic",
+    }
+}
+
+fn created(body: Value) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body)
+}
+
+/// `POST /oauth/register`.
+pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    match state.config.registration {
+        RegistrationPolicy::Closed => {
+            return HttpResponse::build(StatusCode::FORBIDDEN).json(json!({
+                "error": "access_denied",
+                "error_description": "dynamic registration is closed on this server",
+            }));
+        }
+        // RFC 7591 §3: an initial access token, presented as a bearer token (RFC 6750).
+        RegistrationPolicy::Token => {
+            let Some(token) = bearer_token(&req) else {
+                return challenge(StatusCode::UNAUTHORIZED, "Bearer");
+            };
+            match state
+                .db
+                .consume_initial_access_token(&crypto::digest(token))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"");
+                }
+                Err(e) => return unavailable(e),
+            }
+        }
+        RegistrationPolicy::Open => {}
+    }
+    let (valid, _) = match validate(&body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.respond(),
+    };
     let client_id = ClientId::generate();
-    let secret = (method != "none").then(crypto::random_token);
+    let secret = (valid.method != "none").then(crypto::random_token);
     let secret_hash = secret.as_deref().map(crypto::digest);
+    let registration_token = crypto::random_token();
+    let registration_token_hash = crypto::digest(&registration_token);
     let inserted = state
         .db
         .insert_client(&NewClient {
             client_id: client_id.as_ref(),
-            name: &name,
+            name: &valid.name,
             secret_hash: secret_hash.as_deref(),
-            scope: &scope.to_string(),
+            scope: &valid.scope.to_string(),
             audience: None,
             // Public clients must use PKCE (`requires_pkce` follows from having no secret).
             require_pkce: false,
             chatgpt_callbacks: false,
             resources: &[],
-            id_token_alg: Some(id_token_alg),
-            redirect_uris: &uris,
+            id_token_alg: Some(valid.id_token_alg),
+            registration_token_hash: Some(&registration_token_hash),
+            registered_auth_method: Some(valid.method),
+            redirect_uris: &valid.redirect_uris,
         })
         .await;
     if let Err(e) = inserted {
-        tracing::error!(error = %e, "storing a registered client failed");
-        return HttpResponse::ServiceUnavailable()
-            .json(json!({ "error": "temporarily_unavailable" }));
+        return unavailable(e);
     }
     state.audit.record(AuditEvent {
         kind: "client_registered",
         client_id: Some(client_id.to_string()),
         ..Default::default()
     });
-    let mut out = json!({
-        "client_id": client_id.as_ref(),
-        "client_id_issued_at": crate::store::now(),
-        "client_name": name,
-        "redirect_uris": uris,
-        "token_endpoint_auth_method": method,
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "scope": scope.to_string(),
-        "id_token_signed_response_alg": alg_name(id_token_alg),
-    });
-    if let (Some(secret), Some(obj)) = (secret, out.as_object_mut()) {
-        obj.insert("client_secret".into(), json!(secret));
-        obj.insert("client_secret_expires_at".into(), json!(0));
+    let client = match state.db.client(client_id.as_ref()).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return unavailable("the registered client vanished"),
+        Err(e) => return unavailable(e),
+    };
+    let mut out = document(&state, &client, valid.method);
+    out["registration_access_token"] = json!(registration_token);
+    if let Some(secret) = secret {
+        out["client_secret"] = json!(secret);
+        out["client_secret_expires_at"] = json!(0);
     }
-    HttpResponse::Created()
+    created(out)
+}
+
+/// The registered client the request's registration access token manages (RFC 7592 §2): the
+/// same 401 for an unknown client, a wrong token or a client made by an operator.
+async fn managed(
+    req: &HttpRequest,
+    state: &AppState,
+    client_id: &str,
+) -> Result<ClientRecord, HttpResponse> {
+    let invalid = || challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"");
+    let Some(token) = bearer_token(req) else {
+        return Err(challenge(StatusCode::UNAUTHORIZED, "Bearer"));
+    };
+    let client = match ClientId::parse(client_id) {
+        Ok(id) => state.db.client(id.as_ref()).await.map_err(unavailable)?,
+        Err(_) => None,
+    };
+    let Some(client) = client else {
+        return Err(invalid());
+    };
+    let presented = crypto::digest(token);
+    match &client.registration_token_hash {
+        Some(stored) if crypto::constant_time_eq(stored.as_bytes(), presented.as_bytes()) => {
+            Ok(client)
+        }
+        _ => Err(invalid()),
+    }
+}
+
+/// `GET /oauth/register/{client_id}` (RFC 7592 §2.1).
+pub async fn read(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    match managed(&req, &state, &path).await {
+        Ok(client) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(document(&state, &client, method_of(&client))),
+        Err(resp) => resp,
+    }
+}
+
+/// `PUT /oauth/register/{client_id}` (RFC 7592 §2.2): the document replaces the metadata. The
+/// client keeps its ID, secret and authentication method.
+pub async fn update(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let client = match managed(&req, &state, &path).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let (valid, named) = match validate(&body) {
+        Ok(v) => v,
+        Err(refusal) => return refusal.respond(),
+    };
+    if named.as_deref() != Some(client.client_id.as_str()) {
+        return refuse(
+            "invalid_client_metadata",
+            "the document's client_id must be this client's",
+        );
+    }
+    if (valid.method == "none") != client.secret_hash.is_none() {
+        return refuse(
+            "invalid_client_metadata",
+            "token_endpoint_auth_method cannot switch between a public and a confidential client; register a new client",
+        );
+    }
+    let changed = state
+        .db
+        .update_registered_client(
+            &client.client_id,
+            &RegistrationUpdate {
+                name: &valid.name,
+                scope: &valid.scope.to_string(),
+                id_token_alg: valid.id_token_alg,
+                auth_method: valid.method,
+                redirect_uris: &valid.redirect_uris,
+            },
+        )
+        .await;
+    match changed {
+        Ok(true) => {}
+        // Deleted between the check and the update.
+        Ok(false) => return challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\""),
+        Err(e) => return unavailable(e),
+    }
+    state.audit.record(AuditEvent {
+        kind: "client_updated",
+        client_id: Some(client.client_id.clone()),
+        ..Default::default()
+    });
+    match state.db.client(&client.client_id).await {
+        Ok(Some(updated)) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(document(&state, &updated, valid.method)),
+        Ok(None) => challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\""),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `DELETE /oauth/register/{client_id}` (RFC 7592 §2.3): the client, its grants, consents and
+/// refresh tokens are gone.
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let client = match managed(&req, &state, &path).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    if let Err(e) = state.db.delete_client(&client.client_id).await {
+        return unavailable(e);
+    }
+    state.audit.record(AuditEvent {
+        kind: "client_deleted",
+        client_id: Some(client.client_id),
+        detail: Some("by its registration access token".into()),
+        ..Default::default()
+    });
+    HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(out)
+        .finish()
 }

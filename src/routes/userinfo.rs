@@ -5,29 +5,13 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 
+use super::bearer::{bearer_token, refuse};
 use crate::startup::AppState;
 use crate::tokens::verify_access_token;
 
-/// A refusal with its RFC 6750 §3 challenge.
-fn refuse(status: actix_web::http::StatusCode, challenge: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::WWW_AUTHENTICATE, challenge.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
-}
-
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     use actix_web::http::StatusCode;
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
+    let Some(token) = bearer_token(&req) else {
         return refuse(StatusCode::UNAUTHORIZED, "Bearer");
     };
     let invalid = "Bearer error=\"invalid_token\"";

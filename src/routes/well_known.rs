@@ -9,7 +9,7 @@ use crate::startup::AppState;
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.config.issuer;
     let mut doc = document(&state);
-    if state.config.registration == RegistrationPolicy::Open
+    if state.config.registration != RegistrationPolicy::Closed
         && let Some(obj) = doc.as_object_mut()
     {
         obj.insert(

@@ -21,6 +21,11 @@ pub struct ClientRecord {
     pub resources: Vec<String>,
     /// How this client's ID tokens are signed (OpenID Connect).
     pub id_token_alg: Algorithm,
+    /// SHA-256 of the RFC 7592 registration access token: set for dynamically registered
+    /// clients only.
+    pub registration_token_hash: Option<String>,
+    /// The `token_endpoint_auth_method` a dynamic registration named.
+    pub registered_auth_method: Option<String>,
     pub created_at: i64,
     pub redirect_uris: Vec<String>,
 }
@@ -43,7 +48,7 @@ impl ClientRecord {
 macro_rules! client_columns {
     () => {
         "client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, \
-         resources, id_token_alg, created_at"
+         resources, id_token_alg, registration_token_hash, registered_auth_method, created_at"
     };
 }
 
@@ -58,6 +63,8 @@ struct ClientRow {
     chatgpt_callbacks: bool,
     resources: String,
     id_token_alg: String,
+    registration_token_hash: Option<String>,
+    registered_auth_method: Option<String>,
     created_at: i64,
 }
 
@@ -83,6 +90,8 @@ impl ClientRow {
                 "ES256" => Algorithm::ES256,
                 _ => Algorithm::RS256,
             },
+            registration_token_hash: self.registration_token_hash,
+            registered_auth_method: self.registered_auth_method,
             created_at: self.created_at,
             redirect_uris,
         }
@@ -100,6 +109,9 @@ pub struct NewClient<'a> {
     pub resources: &'a [String],
     /// `None`: RS256, the OpenID Connect default.
     pub id_token_alg: Option<Algorithm>,
+    /// SHA-256 of the registration access token (RFC 7592), for dynamically registered clients.
+    pub registration_token_hash: Option<&'a str>,
+    pub registered_auth_method: Option<&'a str>,
     pub redirect_uris: &'a [String],
 }
 
@@ -111,8 +123,9 @@ impl Db {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, scope, audience, require_pkce, \
-                 chatgpt_callbacks, resources, id_token_alg, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 chatgpt_callbacks, resources, id_token_alg, registration_token_hash, \
+                 registered_auth_method, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(client.client_id)
             .bind(client.name)
@@ -125,6 +138,8 @@ impl Db {
             .bind(crate::tokens::alg_name(
                 client.id_token_alg.unwrap_or(Algorithm::RS256),
             ))
+            .bind(client.registration_token_hash)
+            .bind(client.registered_auth_method)
             .bind(now)
             .execute(&mut *tx)
             .await

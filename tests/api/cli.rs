@@ -149,6 +149,24 @@ crate::both_backends! {
         assert_eq!(active[0]["kid"], new["kid"]);
     }
 
+    async fn registration_tokens_are_created_listed_and_revoked(app: TestApp) {
+        let created = json_out(&gptauth(&app, &["registration-token", "create", "--uses", "2", "--expires-in", "1h", "--note", "Claude", "--json"], None));
+        let token = created["token"].as_str().expect("token");
+        assert_eq!(created["uses_left"], 2);
+        let expires = created["expires_at"].as_i64().expect("expires_at") - created["created_at"].as_i64().expect("created_at");
+        assert_eq!(expires, 3600);
+        assert!(app.db.consume_initial_access_token(&gptauth::crypto::digest(token)).await.expect("use"), "the printed token works");
+        let listed = json_out(&gptauth(&app, &["registration-token", "list", "--json"], None));
+        assert_eq!(listed[0]["uses_left"], 1);
+        assert_eq!(listed[0]["note"], "Claude");
+        assert!(listed[0].get("token").is_none(), "never listed");
+        let id = created["id"].as_str().expect("id");
+        assert!(gptauth(&app, &["registration-token", "revoke", id], None).status.success());
+        assert!(!app.db.consume_initial_access_token(&gptauth::crypto::digest(token)).await.expect("use"), "revoked");
+        assert!(!gptauth(&app, &["registration-token", "revoke", id], None).status.success(), "already revoked");
+        assert!(!gptauth(&app, &["registration-token", "create", "--expires-in", "soon"], None).status.success());
+    }
+
     async fn the_audit_command_lists_security_events(app: TestApp) {
         let client = json_out(&gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CHATGPT_OPENAI, "--json"], None));
         let id = client["client_id"].as_str().expect("id");

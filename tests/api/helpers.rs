@@ -224,6 +224,15 @@ impl Callback {
 }
 
 impl TestApp {
+    /// Runs one statement on the app's database, bypassing the server (to age rows, say).
+    pub async fn sql(&self, statement: &'static str) {
+        match &self.db {
+            Db::Postgres(p) => sqlx::query(statement).execute(p).await.map(|_| ()),
+            Db::Sqlite(p) => sqlx::query(statement).execute(p).await.map(|_| ()),
+        }
+        .expect("sql");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -249,6 +258,8 @@ impl TestApp {
                 chatgpt_callbacks: false,
                 resources: &[],
                 id_token_alg: None,
+                registration_token_hash: None,
+                registered_auth_method: None,
                 redirect_uris: &uris,
             })
             .await
@@ -271,6 +282,8 @@ impl TestApp {
                 chatgpt_callbacks: false,
                 resources: &[],
                 id_token_alg: None,
+                registration_token_hash: None,
+                registered_auth_method: None,
                 redirect_uris: &uris,
             })
             .await

@@ -23,6 +23,8 @@ async fn client_with_resource(app: &TestApp) -> TestClient {
             chatgpt_callbacks: false,
             resources: &resources,
             id_token_alg: None,
+            registration_token_hash: None,
+            registered_auth_method: None,
             redirect_uris: &uris,
         })
         .await

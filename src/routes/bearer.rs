@@ -1,0 +1,21 @@
+//! Bearer tokens in the `Authorization` header (RFC 6750 §2.1) and the challenges that refuse
+//! them (§3).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse};
+
+/// The token of an `Authorization: Bearer …` header; the scheme is case-insensitive.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// A refusal with its `WWW-Authenticate` challenge.
+pub fn refuse(status: StatusCode, challenge: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::WWW_AUTHENTICATE, challenge.to_string()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
