@@ -126,10 +126,11 @@ pub enum ClientCommand {
         /// Demand PKCE (S256) although the client has a secret.
         #[arg(long)]
         require_pkce: bool,
-        /// Also accept every ChatGPT GPT Action callback
-        /// (`https://{chat.openai.com,chatgpt.com}/aip/g-<id>/oauth/callback`), so that editing the
-        /// action's OAuth settings needs no re-registration. Trade-off: any GPT that knows this
-        /// client's ID and secret can use it.
+        /// Also accept every ChatGPT callback: GPT Actions'
+        /// (`https://{chat.openai.com,chatgpt.com}/aip/g-<id>/oauth/callback`) and ChatGPT apps'
+        /// (`https://chatgpt.com/connector/oauth/<id>`), so that editing the action or app needs
+        /// no re-registration. Trade-off: any GPT or app that knows this client's ID (and secret)
+        /// can use it. `--connector chatgpt` turns this on.
         #[arg(long)]
         chatgpt_callbacks: bool,
         #[arg(long)]
@@ -439,7 +440,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 scope: &scope.to_string(),
                 audience: audience.as_deref(),
                 require_pkce,
-                chatgpt_callbacks,
+                // A ChatGPT app's callback carries an id ChatGPT picks per connector.
+                chatgpt_callbacks: chatgpt_callbacks || connectors.iter().any(|c| c == "chatgpt"),
                 resources: &checked_resources,
                 id_token_alg: None,
                 registration_token_hash: None,

@@ -55,15 +55,30 @@ impl RedirectUri {
         let rest = raw
             .strip_prefix("https://chat.openai.com/aip/g-")
             .or_else(|| raw.strip_prefix("https://chatgpt.com/aip/g-"));
-        let Some(id) = rest.and_then(|r| r.strip_suffix("/oauth/callback")) else {
-            return false;
-        };
-        !id.is_empty()
-            && id.len() <= 128
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        rest.and_then(|r| r.strip_suffix("/oauth/callback"))
+            .is_some_and(is_callback_id)
     }
+
+    /// `https://chatgpt.com/connector/oauth/<id>`: the callback of a ChatGPT app (an MCP
+    /// connector), one `<id>` per connector.
+    pub fn is_chatgpt_connector_callback(raw: &str) -> bool {
+        raw.strip_prefix("https://chatgpt.com/connector/oauth/")
+            .is_some_and(is_callback_id)
+    }
+
+    /// Either kind of ChatGPT callback.
+    pub fn is_chatgpt_callback(raw: &str) -> bool {
+        Self::is_chatgpt_action_callback(raw) || Self::is_chatgpt_connector_callback(raw)
+    }
+}
+
+/// The `<id>` in a ChatGPT callback: 1 to 128 of `[A-Za-z0-9_-]`, so no `/`, `?`, `#` or `%`.
+fn is_callback_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -124,6 +139,18 @@ mod tests {
             "https://chatgpt.com:443/aip/g-abc/oauth/callback",
         ] {
             assert!(!RedirectUri::is_chatgpt_action_callback(bad), "{bad}");
+        }
+        assert!(RedirectUri::is_chatgpt_connector_callback(
+            "https://chatgpt.com/connector/oauth/abc_DEF-123"
+        ));
+        for bad in [
+            "https://chatgpt.com/connector/oauth/",
+            "https://chatgpt.com/connector/oauth/a/b",
+            "https://chatgpt.com/connector/oauth/a?x=1",
+            "https://chat.openai.com/connector/oauth/abc",
+            "https://chatgpt.com.evil.example/connector/oauth/abc",
+        ] {
+            assert!(!RedirectUri::is_chatgpt_callback(bad), "{bad}");
         }
     }
 

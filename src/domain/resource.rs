@@ -30,6 +30,23 @@ impl ResourceIndicator {
     }
 }
 
+impl ResourceIndicator {
+    /// Several resources in one column: URIs hold no spaces, so a space separates them.
+    pub fn join(resources: &[String]) -> Option<String> {
+        (!resources.is_empty()).then(|| resources.join(" "))
+    }
+
+    /// The inverse of `join`.
+    pub fn split(stored: Option<&str>) -> Vec<String> {
+        stored
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|r| !r.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 impl AsRef<str> for ResourceIndicator {
     fn as_ref(&self) -> &str {
         &self.0

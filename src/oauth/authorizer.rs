@@ -62,7 +62,7 @@ impl Authorizer for DbAuthorizer {
             redirect_uri: grant.redirect_uri.to_string(),
             scope: grant.scope.to_string(),
             pkce,
-            resource,
+            resource: crate::domain::ResourceIndicator::join(&resource),
             nonce,
             auth_time,
             created_at: now,
@@ -92,7 +92,7 @@ impl Authorizer for DbAuthorizer {
         };
         {
             let mut ctx = self.ctx.lock();
-            ctx.resource = record.resource.clone();
+            ctx.resource = crate::domain::ResourceIndicator::split(record.resource.as_deref());
             ctx.nonce = record.nonce.clone();
             ctx.auth_time = record.auth_time;
         }

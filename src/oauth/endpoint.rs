@@ -24,12 +24,12 @@ pub struct FlowState {
     pub grant_rejected: bool,
     /// Set when storage failed.
     pub storage_failed: bool,
-    /// The resource (RFC 8707) of the grant: from the authorization request, then from the code
-    /// or refresh family. It becomes the access token's `aud`.
-    pub resource: Option<String>,
-    /// The `resource` a token request named; it must be the grant's.
-    pub requested_resource: Option<String>,
-    /// Set when the requested resource is not the grant's: the edge answers `invalid_target`.
+    /// The resources (RFC 8707) of the grant: from the authorization request, then from the
+    /// code or refresh family. They become the access token's `aud`.
+    pub resource: Vec<String>,
+    /// The `resource`s a token request named: some of the grant's, to narrow the token to.
+    pub requested_resource: Vec<String>,
+    /// Set when a requested resource is not the grant's: the edge answers `invalid_target`.
     pub target_rejected: bool,
     /// OpenID Connect: the authorization request's `nonce`, then the code's.
     pub nonce: Option<String>,

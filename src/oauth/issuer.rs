@@ -9,11 +9,12 @@ use super::endpoint::FlowContext;
 use crate::audit::Audit;
 use crate::config::Issuer as IssuerUrl;
 use crate::crypto;
-use crate::domain::Scope;
+use crate::domain::{ResourceIndicator, Scope};
 use crate::startup::AppState;
 use crate::store::{AuditEvent, Db, NewRefreshFamily, Rotation};
 use crate::tokens::{
-    AccessClaims, IdClaims, Keys, at_hash, sign_access_token, sign_id_token, verify_access_token,
+    AccessClaims, Audience, IdClaims, Keys, at_hash, sign_access_token, sign_id_token,
+    verify_access_token,
 };
 
 /// JWT access tokens (RFC 9068) and opaque refresh tokens rotated within a family.
@@ -42,19 +43,24 @@ impl JwtIssuer {
         }
     }
 
-    fn access_token(&self, grant: &Grant) -> Result<(String, DateTime<Utc>), ()> {
+    /// `resources`: what this token is for (RFC 8707); without any, the client's audience, else
+    /// the issuer.
+    fn access_token(
+        &self,
+        grant: &Grant,
+        resources: Vec<String>,
+    ) -> Result<(String, DateTime<Utc>), ()> {
         let now = crate::store::now();
-        // RFC 8707: the resource the grant is for; else the client's audience; else the issuer.
-        let audience = {
+        let audience = Audience::of(resources).unwrap_or_else(|| {
             let ctx = self.ctx.lock();
-            ctx.resource.clone().or_else(|| {
+            Audience::One(
                 ctx.client
                     .as_ref()
                     .filter(|c| c.client_id == grant.client_id)
                     .and_then(|c| c.audience.clone())
-            })
-        }
-        .unwrap_or_else(|| self.issuer.to_string());
+                    .unwrap_or_else(|| self.issuer.to_string()),
+            )
+        });
         let claims = AccessClaims {
             iss: self.issuer.to_string(),
             sub: grant.owner_id.clone(),
@@ -113,17 +119,23 @@ impl JwtIssuer {
         });
     }
 
-    /// The grant's resource, after checking that a token request naming one names the same
-    /// (a grant for one resource cannot become a token for another, RFC 8707 §2.2).
-    fn checked_resource(&self) -> Result<Option<String>, ()> {
+    /// The resources this token is for: the ones the token request named, each of which must be
+    /// the grant's (a token can be narrowed, never widened: RFC 8707 §2.2), or else all of the
+    /// grant's.
+    fn token_resources(&self) -> Result<Vec<String>, ()> {
         let mut ctx = self.ctx.lock();
-        match (&ctx.requested_resource, &ctx.resource) {
-            (Some(requested), granted) if Some(requested) != granted.as_ref() => {
-                ctx.target_rejected = true;
-                Err(())
-            }
-            _ => Ok(ctx.resource.clone()),
+        if ctx.requested_resource.is_empty() {
+            return Ok(ctx.resource.clone());
         }
+        if ctx
+            .requested_resource
+            .iter()
+            .all(|r| ctx.resource.contains(r))
+        {
+            return Ok(ctx.requested_resource.clone());
+        }
+        ctx.target_rejected = true;
+        Err(())
     }
 
     fn storage_failed(&self, what: &str, e: impl std::fmt::Display) {
@@ -136,10 +148,14 @@ impl JwtIssuer {
 impl Issuer for JwtIssuer {
     async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         let user_id = Uuid::parse_str(&grant.owner_id).map_err(|_| ())?;
-        let resource = self.checked_resource()?;
-        let (token, until) = self.access_token(&grant)?;
+        let resources = self.token_resources()?;
+        let (token, until) = self.access_token(&grant, resources)?;
         self.id_token(&grant, &token, true)?;
-        let auth_time = self.ctx.lock().auth_time;
+        // The family keeps everything granted, so that a refresh may name any of it.
+        let (auth_time, granted) = {
+            let ctx = self.ctx.lock();
+            (ctx.auth_time, ResourceIndicator::join(&ctx.resource))
+        };
         let refresh = crypto::random_token();
         self.db
             .create_refresh_family(&NewRefreshFamily {
@@ -147,7 +163,7 @@ impl Issuer for JwtIssuer {
                 client_id: &grant.client_id,
                 user_id,
                 scope: &grant.scope.to_string(),
-                resource: resource.as_deref(),
+                resource: granted.as_deref(),
                 auth_time,
                 token_hash: &crypto::digest(&refresh),
                 expires_at: crate::store::now() + self.refresh_ttl,
@@ -164,7 +180,7 @@ impl Issuer for JwtIssuer {
     }
 
     async fn refresh(&mut self, old: &str, grant: Grant) -> Result<RefreshedToken, ()> {
-        self.checked_resource()?;
+        let resources = self.token_resources()?;
         let successor = crypto::random_token();
         let outcome = self
             .db
@@ -198,7 +214,7 @@ impl Issuer for JwtIssuer {
                 return Err(());
             }
         }
-        let (token, until) = self.access_token(&grant)?;
+        let (token, until) = self.access_token(&grant, resources)?;
         self.id_token(&grant, &token, false)?;
         Ok(RefreshedToken {
             token,
@@ -237,7 +253,7 @@ impl Issuer for JwtIssuer {
         }
         {
             let mut ctx = self.ctx.lock();
-            ctx.resource = found.resource.clone();
+            ctx.resource = ResourceIndicator::split(found.resource.as_deref());
             ctx.auth_time = found.auth_time;
         }
         if found

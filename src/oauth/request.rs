@@ -7,7 +7,11 @@ use std::borrow::Cow;
 use oxide_auth::endpoint::{NormalizedParameter, QueryParameter, WebRequest, WebResponse};
 use url::Url;
 
-/// Parameters of a query string or form body, each name at most once.
+/// Parameters that may repeat (RFC 8707 §2: several `resource`s); every other name appears at
+/// most once (RFC 6749 §3.1).
+const REPEATABLE: &[&str] = &["resource"];
+
+/// Parameters of a query string or form body, each name at most once (but see `REPEATABLE`).
 #[derive(Clone, Default)]
 pub struct Params(Vec<(String, String)>);
 
@@ -56,7 +60,7 @@ impl Params {
         }
         let mut seen = std::collections::HashSet::new();
         for (k, _) in &pairs {
-            if !seen.insert(k.as_str()) {
+            if !seen.insert(k.as_str()) && !REPEATABLE.contains(&k.as_str()) {
                 return Err(ParamError::Repeated(k.clone()));
             }
         }
@@ -68,6 +72,15 @@ impl Params {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeatable parameter, in order.
+    pub fn get_all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// The value, treating an empty one as absent.

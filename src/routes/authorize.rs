@@ -165,7 +165,7 @@ pub async fn checked_request(
     }
     // RFC 8707 §2: the resource must be an absolute URI this client may ask for: one of its
     // own, or one the server offers every client (`GPTAUTH_RESOURCES`).
-    if let Some(raw) = params.get("resource") {
+    for raw in params.get_all("resource") {
         let allowed = ResourceIndicator::parse(raw).is_ok_and(|r| {
             client.resources.iter().any(|c| c == r.as_ref()) || state.config.resources.contains(&r)
         });
@@ -217,7 +217,11 @@ pub async fn run(
     let ctx = FlowContext::with_client(client);
     {
         let mut flow = ctx.lock();
-        flow.resource = params.get("resource").map(str::to_string);
+        for resource in params.get_all("resource") {
+            if !flow.resource.iter().any(|r| r == resource) {
+                flow.resource.push(resource.to_string());
+            }
+        }
         flow.nonce = oidc.nonce;
         flow.auth_time = auth_time;
     }

@@ -35,10 +35,14 @@ pub async fn post(
         Ok(v) => v,
         Err((err, description)) => return err.respond(&description),
     };
+    let params = match fill_redirect_uri(&state, grant, params).await {
+        Ok(p) => p,
+        Err((err, description)) => return err.respond(&description),
+    };
     let ctx = FlowContext::default();
-    if let Some(raw) = params.get("resource") {
+    for raw in params.get_all("resource") {
         match ResourceIndicator::parse(raw) {
-            Ok(r) => ctx.lock().requested_resource = Some(r.to_string()),
+            Ok(r) => ctx.lock().requested_resource.push(r.to_string()),
             Err(e) => return TokenError::InvalidTarget.respond(&e.to_string()),
         }
     }
@@ -79,6 +83,43 @@ pub async fn post(
     }
 }
 
+/// OAuth 2.1 drops `redirect_uri` from the token request, PKCE binding the code instead; RFC
+/// 6749 §4.1.3 needs it only when the authorization request named one. oxide-auth always wants
+/// it, so when it is missing it is taken from the code where that is safe (see
+/// `Db::implied_redirect_uri`).
+async fn fill_redirect_uri(
+    state: &AppState,
+    grant: Grant,
+    mut params: Params,
+) -> Result<Params, (TokenError, String)> {
+    if grant != Grant::AuthorizationCode || params.non_empty("redirect_uri").is_some() {
+        return Ok(params);
+    }
+    let code = params.get("code").unwrap_or_default();
+    match state
+        .db
+        .implied_redirect_uri(&crate::crypto::digest(code))
+        .await
+    {
+        Ok(Some(uri)) => {
+            params.insert("redirect_uri", &uri);
+            Ok(params)
+        }
+        Ok(None) => Err((
+            TokenError::InvalidRequest,
+            "redirect_uri is missing (it may be left out only when the code is bound by PKCE)"
+                .into(),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "reading an authorization code failed");
+            Err((
+                TokenError::TemporarilyUnavailable,
+                "the server cannot reach its database; retry shortly".into(),
+            ))
+        }
+    }
+}
+
 fn grant_problem(grant: Grant) -> &'static str {
     match grant {
         Grant::AuthorizationCode => {
@@ -111,7 +152,8 @@ fn parse(
     };
     tracing::Span::current().record("grant_type", params.get("grant_type").unwrap_or(""));
     let required: &[&str] = match grant {
-        Grant::AuthorizationCode => &["code", "redirect_uri"],
+        // `redirect_uri` may be implied by the code: see `fill_redirect_uri`.
+        Grant::AuthorizationCode => &["code"],
         Grant::RefreshToken => &["refresh_token"],
     };
     for name in required {

@@ -15,7 +15,8 @@ pub struct ClientRecord {
     pub audience: Option<String>,
     /// PKCE demanded even though the client has a secret.
     pub require_pkce: bool,
-    /// Also accept any ChatGPT GPT Action callback (see `RedirectUri::is_chatgpt_action_callback`).
+    /// Also accept any ChatGPT callback: GPT Actions' and apps' (see
+    /// `RedirectUri::is_chatgpt_callback`).
     pub chatgpt_callbacks: bool,
     /// Resources (RFC 8707) this client may ask tokens for.
     pub resources: Vec<String>,
@@ -35,7 +36,7 @@ impl ClientRecord {
     /// opted in, any ChatGPT action callback.
     pub fn accepts_redirect(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r == uri)
-            || (self.chatgpt_callbacks && RedirectUri::is_chatgpt_action_callback(uri))
+            || (self.chatgpt_callbacks && RedirectUri::is_chatgpt_callback(uri))
     }
 
     /// PKCE is required for public clients and for clients that asked for it.

@@ -73,6 +73,26 @@ impl Db {
         Ok(row.filter(|c| c.expires_at > super::now()))
     }
 
+    /// The redirect URI a code was issued to, when a token request may leave it out: the code
+    /// is bound by PKCE (OAuth 2.1 §4.1.3), or its client can redirect nowhere else. Reads
+    /// without redeeming.
+    pub async fn implied_redirect_uri(&self, code_hash: &str) -> Result<Option<String>> {
+        let row: Option<(String, bool, bool, i64)> = on_db!(self, |p| sqlx::query_as(
+            "SELECT c.redirect_uri, c.pkce IS NOT NULL, cl.chatgpt_callbacks, \
+                    (SELECT COUNT(*) FROM client_redirect_uris u WHERE u.client_id = c.client_id) \
+             FROM auth_codes c JOIN clients cl ON cl.client_id = c.client_id \
+             WHERE c.code_hash = $1"
+        )
+        .bind(code_hash)
+        .fetch_optional(p)
+        .await)?;
+        Ok(
+            row.and_then(|(uri, pkce, any_chatgpt_callback, registered)| {
+                (pkce || (!any_chatgpt_callback && registered == 1)).then_some(uri)
+            }),
+        )
+    }
+
     /// Removes expired codes; returns how many.
     pub async fn purge_expired_codes(&self) -> Result<u64> {
         let done = on_db!(self, |p| sqlx::query(

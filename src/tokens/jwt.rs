@@ -3,13 +3,32 @@ use serde::{Deserialize, Serialize};
 
 use super::KeySet;
 
+/// `aud`: one audience as a string, several as an array (RFC 7519 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// A string for one audience, an array for several; `None` for none.
+    pub fn of(mut audiences: Vec<String>) -> Option<Self> {
+        match audiences.len() {
+            0 => None,
+            1 => audiences.pop().map(Audience::One),
+            _ => Some(Audience::Many(audiences)),
+        }
+    }
+}
+
 /// The claims of an access token (RFC 9068 §2.2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
     /// The user's UUID: the same person has the same `sub` in every session.
     pub sub: String,
-    pub aud: String,
+    pub aud: Audience,
     pub exp: i64,
     pub iat: i64,
     pub jti: String,

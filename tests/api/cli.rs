@@ -197,6 +197,16 @@ crate::both_backends! {
             "https://claude.com/api/mcp/auth_callback",
         ]);
         assert_eq!(client["resources"], serde_json::json!(["https://api.example.com/mcp"]));
+        // A ChatGPT app's own callback, with the id ChatGPT picked for it, works at once.
+        assert_eq!(client["chatgpt_callbacks"], true);
+        let connector = TestClient {
+            id: client["client_id"].as_str().expect("id").into(),
+            secret: client["client_secret"].as_str().expect("secret").into(),
+        };
+        app.user("ada@example.com").await;
+        let app_callback = "https://chatgpt.com/connector/oauth/Xy12_ab-C";
+        let cb = app.sign_in(&browser(), &app.authorize_url(&connector, app_callback, "s", None), "ada@example.com", PASSWORD).await;
+        assert!(cb.url.as_str().starts_with(app_callback), "{}", cb.url);
         fails_with(&gptauth(&app, &["client", "create", "--name", "X", "--connector", "bard"], None), "bard");
         fails_with(&gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CHATGPT_COM, "--resource", "no-uri"], None), "--resource");
     }

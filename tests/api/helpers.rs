@@ -569,6 +569,11 @@ impl TestApp {
 
     /// Verifies an access token offline against the JWKS, as a resource API would.
     pub async fn verify_jwt(&self, token: &str) -> Value {
+        self.verify_jwt_for(token, &self.address).await
+    }
+
+    /// Verifies an access token as the resource API `audience` would.
+    pub async fn verify_jwt_for(&self, token: &str, audience: &str) -> Value {
         let header = jsonwebtoken::decode_header(token).expect("jwt header");
         assert_eq!(header.typ.as_deref(), Some("at+jwt"), "RFC 9068 typ");
         let kid = header.kid.expect("kid");
@@ -582,7 +587,7 @@ impl TestApp {
         let key = DecodingKey::from_jwk(jwk).expect("decoding key");
         let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
         validation.set_issuer(&[&self.address]);
-        validation.set_audience(&[&self.address]);
+        validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .expect("the token verifies")

@@ -98,3 +98,31 @@ crate::both_backends! {
         assert_eq!(uuid::Uuid::parse_str(id).map(|_| ()), Ok(()));
     }
 }
+
+crate::both_backends! {
+    async fn a_token_request_may_leave_out_redirect_uri_when_nothing_else_could_be_meant(app: TestApp) {
+        app.user("ada@example.com").await;
+        // OAuth 2.1: PKCE binds the code, so redirect_uri is not needed.
+        let client = app.client().await;
+        let (verifier, challenge) = pkce_pair();
+        let pkce = [("code_challenge", challenge.as_str()), ("code_challenge_method", "S256")];
+        let code = code_with(&app, &client, &pkce).await.code();
+        let (status, _, body) = app.token(&client, true, &[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier)]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // Without PKCE, and the client has two callbacks: it must say which.
+        let code = code_with(&app, &client, &[]).await.code();
+        let (status, _, body) = app.token(&client, true, &[("grant_type", "authorization_code"), ("code", &code)]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+        let (status, body) = app.exchange_code(&client, true, &code, CHATGPT_OPENAI).await;
+        assert_eq!(status, StatusCode::OK, "the refusal did not burn the code: {body}");
+        // One callback only: nothing else could be meant.
+        let single = app.client_with("openid", &[CHATGPT_OPENAI]).await;
+        let code = code_with(&app, &single, &[]).await.code();
+        let (status, _, body) = app.token(&single, false, &[("grant_type", "authorization_code"), ("code", &code)]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // A wrong redirect_uri still fails, PKCE or not.
+        let code = code_with(&app, &client, &pkce).await.code();
+        let (status, _, body) = app.token(&client, true, &[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier), ("redirect_uri", CHATGPT_COM)]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    }
+}

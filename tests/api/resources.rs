@@ -8,10 +8,14 @@ use crate::helpers::*;
 const MCP: &str = "https://api.example.com/mcp";
 
 async fn client_with_resource(app: &TestApp) -> TestClient {
+    client_with_resources(app, &[MCP]).await
+}
+
+async fn client_with_resources(app: &TestApp, resources: &[&str]) -> TestClient {
     let id = format!("gpt_{}", uuid::Uuid::new_v4().simple());
     let secret = gptauth::crypto::random_token();
     let uris = vec![CHATGPT_OPENAI.to_string()];
-    let resources = vec![MCP.to_string()];
+    let resources: Vec<String> = resources.iter().map(|r| r.to_string()).collect();
     app.db
         .insert_client(&gptauth::store::NewClient {
             client_id: &id,
@@ -30,6 +34,23 @@ async fn client_with_resource(app: &TestApp) -> TestClient {
         .await
         .expect("insert client");
     TestClient { id, secret }
+}
+
+fn claims(token: &Value) -> Value {
+    let payload = token["access_token"]
+        .as_str()
+        .expect("at")
+        .split('.')
+        .nth(1)
+        .expect("payload")
+        .to_string();
+    use base64::Engine;
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("b64"),
+    )
+    .expect("json")
 }
 
 fn aud(token: &Value) -> String {
@@ -82,6 +103,35 @@ crate::both_backends! {
             let location = location.expect("location");
             assert!(location.starts_with(CHATGPT_OPENAI) && location.contains("error=invalid_target"), "{location}");
         }
+    }
+
+    async fn several_resources_give_an_audience_array_that_token_requests_may_narrow(app: TestApp) {
+        const API: &str = "https://api.example.com/notes";
+        let client = client_with_resources(&app, &[MCP, API]).await;
+        app.user("ada@example.com").await;
+        let url = app.authorize_url_with(&client, CHATGPT_OPENAI, &[("resource", MCP), ("resource", API)]);
+        let code = app.sign_in(&browser(), &url, "ada@example.com", PASSWORD).await.code();
+        let (status, tokens) = app.exchange_code(&client, true, &code, CHATGPT_OPENAI).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(claims(&tokens)["aud"], serde_json::json!([MCP, API]), "every granted resource");
+        // A verifier for either API accepts it.
+        app.verify_jwt_for(tokens["access_token"].as_str().expect("at"), API).await;
+        let rt = tokens["refresh_token"].as_str().expect("rt");
+        let (status, _, narrowed) = app.token(&client, false, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("resource", API)]).await;
+        assert_eq!(status, StatusCode::OK, "{narrowed}");
+        assert_eq!(claims(&narrowed)["aud"], API, "narrowed to one");
+        // Narrowing one token does not shrink the grant.
+        let rt = narrowed["refresh_token"].as_str().expect("rt");
+        let (status, _, both) = app.token(&client, false, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("resource", MCP), ("resource", API)]).await;
+        assert_eq!(status, StatusCode::OK, "{both}");
+        assert_eq!(claims(&both)["aud"], serde_json::json!([MCP, API]));
+        let rt = both["refresh_token"].as_str().expect("rt");
+        let (status, _, body) = app.token(&client, false, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("resource", MCP), ("resource", "https://other.example.com/")]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")), "never widened");
+        // Only `resource` may repeat.
+        let url = format!("{}&state=again", app.authorize_url_with(&client, CHATGPT_OPENAI, &[]));
+        let (status, location, _) = app.get(&browser(), &url).await;
+        assert_eq!((status, location), (StatusCode::BAD_REQUEST, None), "a repeated state is an error page");
     }
 
     async fn a_token_request_cannot_switch_the_resource(app: TestApp) {
