@@ -54,21 +54,7 @@ fn claims(token: &Value) -> Value {
 }
 
 fn aud(token: &Value) -> String {
-    let payload = token["access_token"]
-        .as_str()
-        .expect("at")
-        .split('.')
-        .nth(1)
-        .expect("payload")
-        .to_string();
-    use base64::Engine;
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .expect("b64"),
-    )
-    .expect("json");
-    claims["aud"].as_str().expect("aud").to_string()
+    claims(token)["aud"].as_str().expect("aud").to_string()
 }
 
 crate::both_backends! {
