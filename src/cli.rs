@@ -147,9 +147,13 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Replace the client's secret (the old one stops working at once).
+    /// Replace the client's secret (the old one stops working at once, or after --overlap).
     RotateSecret {
         id: String,
+        /// Let the old secret keep working this long (`10m`, `1h`, `1d`), time to paste the new
+        /// one into the GPT editor.
+        #[arg(long, default_value = "0s")]
+        overlap: String,
         #[arg(long)]
         json: bool,
     },
@@ -446,6 +450,9 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 id_token_alg: None,
                 registration_token_hash: None,
                 registered_auth_method: None,
+                owner_id: None,
+                logo_uri: None,
+                policy_uri: None,
                 redirect_uris: &uris,
             })
             .await?;
@@ -492,14 +499,21 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             }
             Ok(())
         }
-        ClientCommand::RotateSecret { id, json } => {
+        ClientCommand::RotateSecret { id, overlap, json } => {
+            let Some(overlap) = parse_duration(&overlap) else {
+                bail!("--overlap: use a duration such as 10m, 1h or 1d, not {overlap:?}");
+            };
             let client = load_client(db, &id).await?;
             if client.secret_hash.is_none() {
                 bail!("client {id} is public and has no secret");
             }
             let secret = crypto::random_token();
-            db.set_client_secret(&client.client_id, &crypto::digest(&secret))
-                .await?;
+            db.set_client_secret(
+                &client.client_id,
+                &crypto::digest(&secret),
+                crate::store::now().saturating_add(overlap),
+            )
+            .await?;
             db.insert_audit(
                 crate::store::now(),
                 &AuditEvent {

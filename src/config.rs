@@ -25,6 +25,8 @@ pub struct Config {
     /// Protected resources (RFC 8707; MCP servers, say) that every client may ask tokens for,
     /// dynamically registered ones included. Per-client resources add to these.
     pub resources: Vec<ResourceIndicator>,
+    /// After a secret rotation in the portal, the old secret keeps working this long.
+    pub secret_overlap_seconds: i64,
     pub log_filter: String,
 }
 
@@ -223,6 +225,7 @@ impl Config {
                 }
             },
             resources,
+            secret_overlap_seconds: seconds("GPTAUTH_SECRET_OVERLAP_SECONDS", 3600)?,
             log_filter: text("RUST_LOG", "info"),
         })
     }

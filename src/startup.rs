@@ -78,6 +78,7 @@ impl Application {
             hasher: PasswordHasher::default(),
             audit: Audit::start(db_for_audit),
         });
+        offer_setup_link(&state).await;
         let server = run(listener, state.clone()).map_err(|source| StartupError::Bind {
             addr: state.config.bind.clone(),
             source,
@@ -158,6 +159,37 @@ async fn upkeep(state: Arc<AppState>) {
     }
 }
 
+/// How long a setup link works.
+const SETUP_LINK_SECONDS: i64 = 3600;
+
+/// Mints a one-time link that creates the first administrator in the browser.
+pub async fn new_setup_link(state: &AppState) -> Result<String, crate::store::StoreError> {
+    let token = crate::crypto::random_token();
+    state
+        .db
+        .insert_setup_link(
+            &crate::crypto::digest(&token),
+            crate::store::now() + SETUP_LINK_SECONDS,
+        )
+        .await?;
+    Ok(state.config.issuer.url(&format!("/setup?token={token}")))
+}
+
+/// While there is no administrator, logs a setup link. The one secret this server ever logs,
+/// on purpose: it is short-lived, single-use, and only useful before anyone can sign in.
+async fn offer_setup_link(state: &AppState) {
+    match state.db.any_admin().await {
+        Ok(true) => {}
+        Ok(false) => match new_setup_link(state).await {
+            Ok(link) => tracing::warn!(
+                "no administrator yet: open {link} within the hour to create one (or run `gptauth user create --admin`)"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not create a setup link"),
+        },
+        Err(e) => tracing::warn!(error = %e, "could not check for an administrator"),
+    }
+}
+
 /// Dynamically registered clients unused this long are deleted: MCP hosts register on every
 /// new connection and never clean up after themselves.
 pub const ABANDONED_REGISTRATION_SECONDS: i64 = 30 * 86_400;
@@ -197,8 +229,8 @@ fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
             .add(("Referrer-Policy", "no-referrer"))
             .add((
                 "Content-Security-Policy",
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-                 frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; style-src 'self'; \
+                 img-src 'self' data: https:; frame-ancestors 'none'; base-uri 'none'",
             ));
         if hsts {
             headers = headers.add(("Strict-Transport-Security", "max-age=31536000"));

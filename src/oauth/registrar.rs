@@ -118,12 +118,23 @@ impl Registrar for DbRegistrar {
 }
 
 /// Whether `given` authenticates the client: its secret's digest for a confidential client
-/// (compared in constant time), nothing at all for a public one. An empty secret is none.
+/// (compared in constant time), or, for a while after a rotation, the previous secret's;
+/// nothing at all for a public one. An empty secret is none.
 pub fn secret_matches(client: &ClientRecord, given: Option<&[u8]>) -> bool {
     match (&client.secret_hash, given.filter(|g| !g.is_empty())) {
         (Some(stored), Some(given)) => {
-            let given = String::from_utf8_lossy(given);
-            crypto::constant_time_eq(crypto::digest(&given).as_bytes(), stored.as_bytes())
+            let digest = crypto::digest(&String::from_utf8_lossy(given));
+            let current = crypto::constant_time_eq(digest.as_bytes(), stored.as_bytes());
+            let previous = match (
+                &client.previous_secret_hash,
+                client.previous_secret_expires_at,
+            ) {
+                (Some(old), Some(until)) if until > crate::store::now() => {
+                    crypto::constant_time_eq(digest.as_bytes(), old.as_bytes())
+                }
+                _ => false,
+            };
+            current | previous
         }
         (None, None) => true,
         _ => false,

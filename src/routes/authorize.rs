@@ -14,7 +14,7 @@ use crate::oauth::{
     Solicitor,
 };
 use crate::startup::AppState;
-use crate::store::ClientRecord;
+use crate::store::{AuditEvent, ClientRecord};
 use crate::tokens::hint_subject;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -129,6 +129,13 @@ pub async fn checked_request(
                 client_id = %client.client_id,
                 "redirect_uri mismatch"
             );
+            // The most common setup mistake: the portal shows the builder what was tried.
+            state.audit.record(AuditEvent {
+                kind: "redirect_uri_mismatch",
+                client_id: Some(client.client_id.clone()),
+                detail: Some(tried.chars().take(500).collect()),
+                ..Default::default()
+            });
             return Err(render(
                 StatusCode::BAD_REQUEST,
                 &ErrorPage {

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
 use super::authorize::{checked_request, run, unavailable};
-use super::pages::{ConsentPage, error_page, render};
+use super::pages::{ConsentPage, error_page, render, scope_in_words};
 use crate::auth::{csrf, session};
 use crate::oauth::Solicitor;
 use crate::startup::AppState;
@@ -25,9 +25,11 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     };
     let view = Arc::new(Mutex::new(None));
     let solicitor = Solicitor::ShowConsent { view: view.clone() };
-    let (client_name, client_id) = (
+    let (client_name, client_id, logo_uri, policy_uri) = (
         request.client.name.clone(),
         request.client.client_id.clone(),
+        request.client.logo_uri.clone(),
+        request.client.policy_uri.clone(),
     );
     let resp = run(&state, request, solicitor, None).await;
     let shown = view.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -51,10 +53,12 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 .scope
                 .split(' ')
                 .filter(|s| !s.is_empty())
-                .map(str::to_string)
+                .map(scope_in_words)
                 .collect(),
             redirect_host,
             query,
+            logo_uri,
+            policy_uri,
         },
         cookie.into_iter().collect(),
     )

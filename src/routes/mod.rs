@@ -11,9 +11,11 @@ mod introspect;
 mod login;
 mod logout;
 mod pages;
+mod portal;
 mod presented_token;
 mod register;
 mod revoke;
+mod setup;
 mod signup;
 mod token;
 mod userinfo;
@@ -61,7 +63,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(account::get))
         .route("/account/disconnect", web::post().to(account::disconnect))
         .route("/", web::get().to(home::get))
-        .route("/static/style.css", web::get().to(pages::stylesheet));
+        .route("/setup", web::get().to(setup::get))
+        .route("/setup", web::post().to(setup::post))
+        .route("/static/style.css", web::get().to(pages::stylesheet))
+        .route("/static/copy.js", web::get().to(pages::copy_script))
+        .configure(portal::configure);
 }
 
 /// A form that could not be read (missing field, bad encoding, too large): a page, not a bare

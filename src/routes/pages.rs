@@ -94,6 +94,18 @@ pub struct ConsentPage {
     pub scopes: Vec<String>,
     pub redirect_host: String,
     pub query: String,
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+}
+
+/// What a scope lets a GPT do, in plain words for the consent page.
+pub fn scope_in_words(scope: &str) -> String {
+    match scope {
+        "openid" => "Know that it is you: a stable ID for your account, the same every time".into(),
+        "profile" => "See your name".into(),
+        "email" => "See your e-mail address".into(),
+        other => format!("Use the \u{201c}{other}\u{201d} permission of its own service"),
+    }
 }
 
 /// One connected GPT on the account page.
@@ -128,11 +140,32 @@ pub async fn stylesheet() -> HttpResponse {
         .body(include_str!("../../static/style.css"))
 }
 
+/// A date for people: `2026-11-30 14:05 UTC`.
+pub fn date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute] UTC"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The portal's copy buttons (the only script; CSP allows scripts from this server only).
+pub async fn copy_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/copy.js"))
+}
+
 /// Where to go after login or sign-up: only back into an authorization request, or home.
 /// Anything else (another host, `//`, a backslash) is an open redirect and is dropped.
 pub fn safe_next(raw: Option<&str>) -> String {
     match raw {
-        Some("/account") => "/account".to_string(),
+        Some(page @ ("/account" | "/portal")) => page.to_string(),
         Some(n)
             if n.starts_with("/oauth/authorize?")
                 && !n.contains('\\')

@@ -266,6 +266,9 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
             id_token_alg: Some(valid.id_token_alg),
             registration_token_hash: Some(&registration_token_hash),
             registered_auth_method: Some(valid.method),
+            owner_id: None,
+            logo_uri: None,
+            policy_uri: None,
             redirect_uris: &valid.redirect_uris,
         })
         .await;

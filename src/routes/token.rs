@@ -14,6 +14,7 @@ use super::client_auth::{TokenError, client_credentials, no_store, read_form};
 use crate::domain::{ResourceIndicator, Scope};
 use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse};
 use crate::startup::AppState;
+use crate::store::AuditEvent;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Grant {
@@ -31,7 +32,7 @@ pub async fn post(
         Ok(p) => p,
         Err((err, description)) => return err.respond(&description),
     };
-    let (grant, params, basic) = match parse(&req, params) {
+    let (grant, params, basic, client_id) = match parse(&req, params) {
         Ok(v) => v,
         Err((err, description)) => return err.respond(&description),
     };
@@ -60,6 +61,16 @@ pub async fn post(
     };
     let mut state_of_flow = ctx.lock();
     match result {
+        Ok(resp) if resp.status == 401 => {
+            // The usual cause: a wrong secret pasted into the GPT editor; the portal shows it.
+            state.audit.record(AuditEvent {
+                kind: "client_auth_failed",
+                client_id: Some(client_id),
+                detail: Some("token endpoint".into()),
+                ..Default::default()
+            });
+            TokenError::InvalidClient.respond("client authentication failed")
+        }
         Ok(resp) => shape(
             resp,
             grant,
@@ -137,7 +148,7 @@ fn grant_problem(grant: Grant) -> &'static str {
 fn parse(
     req: &HttpRequest,
     mut params: Params,
-) -> Result<(Grant, Params, String), (TokenError, String)> {
+) -> Result<(Grant, Params, String, String), (TokenError, String)> {
     let invalid = |d: &str| (TokenError::InvalidRequest, d.to_string());
     let grant = match params.non_empty("grant_type") {
         None => return Err(invalid("grant_type is missing")),
@@ -174,7 +185,8 @@ fn parse(
             credentials.secret.unwrap_or_default()
         ))
     );
-    Ok((grant, params, basic))
+    let client_id = credentials.client_id;
+    Ok((grant, params, basic, client_id))
 }
 
 /// Turns oxide-auth's answer into the RFC's.

@@ -1,4 +1,5 @@
 use jsonwebtoken::Algorithm;
+use uuid::Uuid;
 
 use super::{Db, Result, StoreError, on_db};
 use crate::domain::RedirectUri;
@@ -27,6 +28,14 @@ pub struct ClientRecord {
     pub registration_token_hash: Option<String>,
     /// The `token_endpoint_auth_method` a dynamic registration named.
     pub registered_auth_method: Option<String>,
+    /// The builder who made it in the portal.
+    pub owner_id: Option<Uuid>,
+    /// Shown on the consent page.
+    pub logo_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    /// After a rotation, the old secret's digest and until when it still works.
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
     pub created_at: i64,
     pub redirect_uris: Vec<String>,
 }
@@ -49,7 +58,8 @@ impl ClientRecord {
 macro_rules! client_columns {
     () => {
         "client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, \
-         resources, id_token_alg, registration_token_hash, registered_auth_method, created_at"
+         resources, id_token_alg, registration_token_hash, registered_auth_method, owner_id, \
+         logo_uri, policy_uri, previous_secret_hash, previous_secret_expires_at, created_at"
     };
 }
 
@@ -66,6 +76,11 @@ struct ClientRow {
     id_token_alg: String,
     registration_token_hash: Option<String>,
     registered_auth_method: Option<String>,
+    owner_id: Option<Uuid>,
+    logo_uri: Option<String>,
+    policy_uri: Option<String>,
+    previous_secret_hash: Option<String>,
+    previous_secret_expires_at: Option<i64>,
     created_at: i64,
 }
 
@@ -93,6 +108,11 @@ impl ClientRow {
             },
             registration_token_hash: self.registration_token_hash,
             registered_auth_method: self.registered_auth_method,
+            owner_id: self.owner_id,
+            logo_uri: self.logo_uri,
+            policy_uri: self.policy_uri,
+            previous_secret_hash: self.previous_secret_hash,
+            previous_secret_expires_at: self.previous_secret_expires_at,
             created_at: self.created_at,
             redirect_uris,
         }
@@ -113,6 +133,10 @@ pub struct NewClient<'a> {
     /// SHA-256 of the registration access token (RFC 7592), for dynamically registered clients.
     pub registration_token_hash: Option<&'a str>,
     pub registered_auth_method: Option<&'a str>,
+    /// The builder creating it in the portal.
+    pub owner_id: Option<Uuid>,
+    pub logo_uri: Option<&'a str>,
+    pub policy_uri: Option<&'a str>,
     pub redirect_uris: &'a [String],
 }
 
@@ -125,8 +149,8 @@ impl Db {
             sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, scope, audience, require_pkce, \
                  chatgpt_callbacks, resources, id_token_alg, registration_token_hash, \
-                 registered_auth_method, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 registered_auth_method, owner_id, logo_uri, policy_uri, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(client.client_id)
             .bind(client.name)
@@ -141,6 +165,9 @@ impl Db {
             ))
             .bind(client.registration_token_hash)
             .bind(client.registered_auth_method)
+            .bind(client.owner_id)
+            .bind(client.logo_uri)
+            .bind(client.policy_uri)
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -187,6 +214,15 @@ impl Db {
         }))
     }
 
+    async fn with_redirect_uris(&self, rows: Vec<ClientRow>) -> Result<Vec<ClientRecord>> {
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in rows {
+            let uris = self.redirect_uris(&row.client_id).await?;
+            clients.push(row.with_uris(uris));
+        }
+        Ok(clients)
+    }
+
     async fn redirect_uris(&self, client_id: &str) -> Result<Vec<String>> {
         Ok(on_db!(self, |p| sqlx::query_scalar::<_, String>(
             "SELECT uri FROM client_redirect_uris WHERE client_id = $1 ORDER BY created_at, uri"
@@ -206,12 +242,7 @@ impl Db {
             .fetch_all(p)
             .await
         })?;
-        let mut clients = Vec::with_capacity(rows.len());
-        for row in rows {
-            let uris = self.redirect_uris(&row.client_id).await?;
-            clients.push(row.with_uris(uris));
-        }
-        Ok(clients)
+        self.with_redirect_uris(rows).await
     }
 
     /// Deletes the client and, by cascade, its codes, refresh tokens and consents.
@@ -226,18 +257,80 @@ impl Db {
         Ok(done == 1)
     }
 
-    pub async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
+    /// Replaces the secret; the old one keeps working until `old_valid_until` (a time in the
+    /// past ends it at once).
+    pub async fn set_client_secret(
+        &self,
+        client_id: &str,
+        secret_hash: &str,
+        old_valid_until: i64,
+    ) -> Result<bool> {
         let done = on_db!(self, |p| {
             sqlx::query(
-            "UPDATE clients SET secret_hash = $2 WHERE client_id = $1 AND secret_hash IS NOT NULL"
-        )
-        .bind(client_id)
-        .bind(secret_hash)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected())
+                "UPDATE clients SET previous_secret_hash = secret_hash, \
+                 previous_secret_expires_at = $3, secret_hash = $2 \
+                 WHERE client_id = $1 AND secret_hash IS NOT NULL",
+            )
+            .bind(client_id)
+            .bind(secret_hash)
+            .bind(old_valid_until)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
         })?;
         Ok(done == 1)
+    }
+
+    /// The clients a builder made, newest first.
+    pub async fn clients_of(&self, owner: Uuid) -> Result<Vec<ClientRecord>> {
+        let rows = on_db!(self, |p| {
+            sqlx::query_as::<_, ClientRow>(concat!(
+                "SELECT ",
+                client_columns!(),
+                " FROM clients WHERE owner_id = $1 ORDER BY created_at DESC, client_id"
+            ))
+            .bind(owner)
+            .fetch_all(p)
+            .await
+        })?;
+        self.with_redirect_uris(rows).await
+    }
+
+    /// Replaces the redirect URIs and the ChatGPT-callback switch in one transaction.
+    pub async fn set_redirects(
+        &self,
+        client_id: &str,
+        uris: &[String],
+        chatgpt_callbacks: bool,
+    ) -> Result<bool> {
+        let now = super::now();
+        let done = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let changed =
+                sqlx::query("UPDATE clients SET chatgpt_callbacks = $2 WHERE client_id = $1")
+                    .bind(client_id)
+                    .bind(chatgpt_callbacks)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            sqlx::query("DELETE FROM client_redirect_uris WHERE client_id = $1")
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
+            for uri in uris {
+                sqlx::query(
+                    "INSERT INTO client_redirect_uris (client_id, uri, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(client_id)
+                .bind(uri)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            changed == 1
+        });
+        Ok(done)
     }
 
     /// `Duplicate` when the URI is registered already.

@@ -10,8 +10,16 @@ pub struct UserRecord {
     pub name: Option<String>,
     pub password_hash: String,
     pub is_admin: bool,
+    /// May use the builder portal (administrators always may).
+    pub is_builder: bool,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
+}
+
+impl UserRecord {
+    pub fn may_build(&self) -> bool {
+        self.is_admin || self.is_builder
+    }
 }
 
 pub struct NewUser<'a> {
@@ -43,7 +51,7 @@ impl Db {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, disabled_at, created_at \
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, created_at \
                            FROM users WHERE email = $1";
         Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .bind(email)
@@ -52,7 +60,7 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, disabled_at, created_at \
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, created_at \
                            FROM users WHERE id = $1";
         Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .bind(id)
@@ -61,11 +69,33 @@ impl Db {
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, disabled_at, created_at \
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, created_at \
                            FROM users ORDER BY created_at, email";
         Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .fetch_all(p)
             .await)?)
+    }
+
+    /// Grants or withdraws the builder role; false when no such user.
+    pub async fn set_builder(&self, id: Uuid, builder: bool) -> Result<bool> {
+        let done = on_db!(self, |p| sqlx::query(
+            "UPDATE users SET is_builder = $2 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(builder)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    pub async fn any_admin(&self) -> Result<bool> {
+        let found: Option<i32> = on_db!(self, |p| sqlx::query_scalar(
+            "SELECT 1 FROM users WHERE is_admin = TRUE AND disabled_at IS NULL LIMIT 1"
+        )
+        .fetch_optional(p)
+        .await)?;
+        Ok(found.is_some())
     }
 
     /// Disables the account, ends its sessions and revokes its refresh tokens, in one

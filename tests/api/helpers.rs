@@ -260,6 +260,9 @@ impl TestApp {
                 id_token_alg: None,
                 registration_token_hash: None,
                 registered_auth_method: None,
+                owner_id: None,
+                logo_uri: None,
+                policy_uri: None,
                 redirect_uris: &uris,
             })
             .await
@@ -284,6 +287,9 @@ impl TestApp {
                 id_token_alg: None,
                 registration_token_hash: None,
                 registered_auth_method: None,
+                owner_id: None,
+                logo_uri: None,
+                policy_uri: None,
                 redirect_uris: &uris,
             })
             .await

@@ -11,6 +11,7 @@ mod notes_example;
 mod oidc;
 mod pages;
 mod pkce;
+mod portal;
 mod refresh;
 mod registration;
 mod resources;

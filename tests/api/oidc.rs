@@ -128,7 +128,7 @@ crate::both_backends! {
         app.db.insert_client(&gptauth::store::NewClient {
             client_id: &id, name: "EC GPT", secret_hash: Some(&gptauth::crypto::digest("s3cret")),
             scope: "openid", audience: None, require_pkce: false, chatgpt_callbacks: false,
-            resources: &[], id_token_alg: Some(Algorithm::ES256), registration_token_hash: None, registered_auth_method: None, redirect_uris: &uris,
+            resources: &[], id_token_alg: Some(Algorithm::ES256), registration_token_hash: None, registered_auth_method: None, owner_id: None, logo_uri: None, policy_uri: None, redirect_uris: &uris,
         }).await.expect("insert");
         let client = TestClient { id, secret: "s3cret".into() };
         app.user("ada@example.com").await;

@@ -15,7 +15,8 @@ crate::both_backends! {
         assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
         let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert!(csp.contains("default-src 'none'") && !csp.contains("script-src") && !csp.contains("unsafe-inline"), "no script at all: {csp}");
+        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"), "scripts from this server only, never inline: {csp}");
+        assert!(!body_has_script(&app).await, "the login page runs no script at all");
         assert_eq!(h.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
         assert_eq!(h.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
         assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
@@ -58,4 +59,15 @@ async fn an_https_issuer_makes_cookies_secure_and_sends_hsts() {
         .unwrap_or("")
         .to_string();
     assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+/// Whether the login page loads any script.
+async fn body_has_script(app: &TestApp) -> bool {
+    let page = reqwest::get(app.url("/login"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    page.contains("<script")
 }

@@ -29,6 +29,9 @@ async fn client_with_resources(app: &TestApp, resources: &[&str]) -> TestClient 
             id_token_alg: None,
             registration_token_hash: None,
             registered_auth_method: None,
+            owner_id: None,
+            logo_uri: None,
+            policy_uri: None,
             redirect_uris: &uris,
         })
         .await

@@ -52,6 +52,9 @@ async fn chatgpt_callbacks_client(app: &TestApp, opt_in: bool) -> TestClient {
             id_token_alg: None,
             registration_token_hash: None,
             registered_auth_method: None,
+            owner_id: None,
+            logo_uri: None,
+            policy_uri: None,
             redirect_uris: &[],
         })
         .await
@@ -106,7 +109,7 @@ crate::both_backends! {
         let uris = vec![CHATGPT_OPENAI.to_string()];
         app.db.insert_client(&gptauth::store::NewClient {
             client_id: &id, name: "Strict", secret_hash: Some(&gptauth::crypto::digest("s3cret")),
-            scope: "profile", audience: None, require_pkce: true, chatgpt_callbacks: false, resources: &[], id_token_alg: None, registration_token_hash: None, registered_auth_method: None, redirect_uris: &uris,
+            scope: "profile", audience: None, require_pkce: true, chatgpt_callbacks: false, resources: &[], id_token_alg: None, registration_token_hash: None, registered_auth_method: None, owner_id: None, logo_uri: None, policy_uri: None, redirect_uris: &uris,
         }).await.expect("insert");
         let client = TestClient { id, secret: "s3cret".into() };
         let (status, location, _) = app.get(&browser(), &app.authorize_url(&client, CHATGPT_OPENAI, "st", None)).await;
