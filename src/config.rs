@@ -25,6 +25,10 @@ pub struct Config {
     /// Protected resources (RFC 8707; MCP servers, say) that every client may ask tokens for,
     /// dynamically registered ones included. Per-client resources add to these.
     pub resources: Vec<ResourceIndicator>,
+    /// TESTS ONLY: let client ID metadata documents be fetched over plain http from 127.0.0.1
+    /// (`GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK`). Never in production: it lets any
+    /// client ID make this server send requests to its own loopback interface.
+    pub client_metadata_allow_insecure_loopback: bool,
     pub log_filter: String,
 }
 
@@ -183,6 +187,20 @@ impl Config {
                 });
             }
         };
+        let client_metadata_allow_insecure_loopback =
+            match text("GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK", "false")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(ConfigError {
+                        var: "GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK",
+                        message: format!("must be true or false (tests only), got {other:?}"),
+                    });
+                }
+            };
         let mut resources = Vec::new();
         for raw in get("GPTAUTH_RESOURCES")
             .unwrap_or_default()
@@ -223,6 +241,7 @@ impl Config {
                 }
             },
             resources,
+            client_metadata_allow_insecure_loopback,
             log_filter: text("RUST_LOG", "info"),
         })
     }
@@ -263,6 +282,7 @@ mod tests {
         assert_eq!(c.refresh_grace_seconds, 30);
         assert_eq!(c.code_ttl, 60);
         assert_eq!(c.signup, SignupPolicy::Open);
+        assert!(!c.client_metadata_allow_insecure_loopback);
     }
 
     #[test]
