@@ -29,6 +29,12 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         request.client.name.clone(),
         request.client.client_id.clone(),
     );
+    // The name is whatever the document says; its host is who vouches for it.
+    let document_host = request
+        .client
+        .metadata_expires_at
+        .and_then(|_| url::Url::parse(&client_id).ok())
+        .and_then(|u| u.host_str().map(str::to_string));
     let resp = run(&state, request, solicitor, None).await;
     let shown = view.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(view) = shown else {
@@ -55,6 +61,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 .collect(),
             redirect_host,
             query,
+            document_host,
         },
         cookie.into_iter().collect(),
     )

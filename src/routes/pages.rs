@@ -94,6 +94,8 @@ pub struct ConsentPage {
     pub scopes: Vec<String>,
     pub redirect_host: String,
     pub query: String,
+    /// For a client described by a client ID metadata document: the host publishing it.
+    pub document_host: Option<String>,
 }
 
 /// One connected GPT on the account page.
