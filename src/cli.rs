@@ -339,6 +339,8 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
         "token_endpoint_auth_methods": if client.secret_hash.is_some() { json!(["client_secret_post", "client_secret_basic"]) } else { json!(["none"]) },
         "created_at": client.created_at,
+        "metadata_document": client.metadata_expires_at.is_some(),
+        "metadata_expires_at": client.metadata_expires_at,
     });
     if let (Some(secret), Some(obj)) = (secret, out.as_object_mut()) {
         obj.insert("client_secret".into(), json!(secret));
@@ -475,8 +477,14 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 ));
             } else {
                 for c in clients {
+                    // Clients that named themselves by a client ID metadata document URL.
+                    let marker = if c.metadata_expires_at.is_some() {
+                        "  [metadata document]"
+                    } else {
+                        ""
+                    };
                     println!(
-                        "{}  {}  ({} redirect URIs){}",
+                        "{}  {}  ({} redirect URIs){}{marker}",
                         c.client_id,
                         c.name,
                         c.redirect_uris.len(),

@@ -27,6 +27,10 @@ pub struct Config {
     pub resources: Vec<ResourceIndicator>,
     /// After a secret rotation in the portal, the old secret keeps working this long.
     pub secret_overlap_seconds: i64,
+    /// TESTS ONLY: let client ID metadata documents be fetched over plain http from 127.0.0.1
+    /// (`GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK`). Never in production: it lets any
+    /// client ID make this server send requests to its own loopback interface.
+    pub client_metadata_allow_insecure_loopback: bool,
     pub log_filter: String,
 }
 
@@ -185,6 +189,20 @@ impl Config {
                 });
             }
         };
+        let client_metadata_allow_insecure_loopback =
+            match text("GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK", "false")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(ConfigError {
+                        var: "GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK",
+                        message: format!("must be true or false (tests only), got {other:?}"),
+                    });
+                }
+            };
         let mut resources = Vec::new();
         for raw in get("GPTAUTH_RESOURCES")
             .unwrap_or_default()
@@ -226,6 +244,7 @@ impl Config {
             },
             resources,
             secret_overlap_seconds: seconds("GPTAUTH_SECRET_OVERLAP_SECONDS", 3600)?,
+            client_metadata_allow_insecure_loopback,
             log_filter: text("RUST_LOG", "info"),
         })
     }
@@ -266,6 +285,7 @@ mod tests {
         assert_eq!(c.refresh_grace_seconds, 30);
         assert_eq!(c.code_ttl, 60);
         assert_eq!(c.signup, SignupPolicy::Open);
+        assert!(!c.client_metadata_allow_insecure_loopback);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::audit::Audit;
 use crate::auth::password::PasswordHasher;
+use crate::client_metadata::ClientMetadata;
 use crate::config::Config;
 use crate::routes;
 use crate::store::{AuditEvent, Db};
@@ -23,6 +24,8 @@ pub struct AppState {
     pub keys: Keys,
     pub hasher: PasswordHasher,
     pub audit: Audit,
+    /// Clients named by a client ID metadata document URL.
+    pub client_metadata: ClientMetadata,
 }
 
 /// A bound, not yet running server.
@@ -38,6 +41,8 @@ pub enum StartupError {
     Store(#[from] crate::store::StoreError),
     #[error("signing keys: {0}")]
     Keys(#[from] crate::tokens::KeyError),
+    #[error("client metadata HTTP client: {0}")]
+    ClientMetadata(#[from] reqwest::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -70,6 +75,14 @@ impl Application {
                 source,
             })?
             .port();
+        if config.client_metadata_allow_insecure_loopback {
+            tracing::warn!(
+                "GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK is on: client metadata documents \
+                 may be fetched over plain http from 127.0.0.1. This is for tests only; never \
+                 turn it on in production."
+            );
+        }
+        let client_metadata = ClientMetadata::new(config.client_metadata_allow_insecure_loopback)?;
         let db_for_audit = db.clone();
         let state = Arc::new(AppState {
             config,
@@ -77,6 +90,7 @@ impl Application {
             keys,
             hasher: PasswordHasher::default(),
             audit: Audit::start(db_for_audit),
+            client_metadata,
         });
         offer_setup_link(&state).await;
         let server = run(listener, state.clone()).map_err(|source| StartupError::Bind {
@@ -155,6 +169,13 @@ async fn upkeep(state: Arc<AppState>) {
         }
         if let Err(e) = state.db.purge_revoked_access_tokens().await {
             tracing::warn!(error = %e, "purging revoked access tokens failed");
+        }
+        if let Err(e) = state
+            .db
+            .purge_unused_metadata_clients(crate::store::now())
+            .await
+        {
+            tracing::warn!(error = %e, "purging unused metadata-document clients failed");
         }
     }
 }

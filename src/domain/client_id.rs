@@ -1,6 +1,6 @@
 use std::fmt;
 
-use super::ParseError;
+use super::{ClientMetadataUrl, ParseError};
 
 /// A client identifier: printable ASCII without spaces or `:` (RFC 6749 §2.3.1 puts it in a Basic
 /// header, where `:` separates it from the secret), at most 255 characters.
@@ -41,6 +41,30 @@ impl fmt::Display for ClientId {
     }
 }
 
+/// How a request names its client: an ID this server issued, or a Client Identifier URL whose
+/// metadata document describes the client (draft-ietf-oauth-client-id-metadata-document).
+/// Issued IDs never contain `:`, so the two cannot be confused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientRef {
+    Issued(ClientId),
+    MetadataDocument(ClientMetadataUrl),
+}
+
+impl ClientRef {
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        if Self::is_url(raw) {
+            ClientMetadataUrl::parse(raw).map(ClientRef::MetadataDocument)
+        } else {
+            ClientId::parse(raw).map(ClientRef::Issued)
+        }
+    }
+
+    /// Whether `raw` is meant as a Client Identifier URL (so a refusal should say why).
+    pub fn is_url(raw: &str) -> bool {
+        raw.starts_with("https://") || raw.starts_with("http://")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +73,21 @@ mod tests {
     fn generated_ids_parse() {
         let id = ClientId::generate();
         assert_eq!(ClientId::parse(id.as_ref()).unwrap(), id);
+    }
+
+    #[test]
+    fn a_client_is_named_by_an_issued_id_or_a_metadata_url() {
+        assert!(matches!(
+            ClientRef::parse("gpt_0123"),
+            Ok(ClientRef::Issued(_))
+        ));
+        assert!(matches!(
+            ClientRef::parse("https://app.example/client.json"),
+            Ok(ClientRef::MetadataDocument(_))
+        ));
+        for bad in ["https://app.example", "urn:x:y", "", "http://app.example/c"] {
+            assert!(ClientRef::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

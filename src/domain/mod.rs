@@ -1,13 +1,15 @@
 //! Typed domain values: raw strings stop at the edge, these are what the rest of the code sees.
 
 mod client_id;
+mod client_metadata_url;
 mod email;
 mod password;
 mod redirect_uri;
 mod resource;
 mod scope;
 
-pub use client_id::ClientId;
+pub use client_id::{ClientId, ClientRef};
+pub use client_metadata_url::ClientMetadataUrl;
 pub use email::Email;
 pub use password::Password;
 pub use redirect_uri::RedirectUri;

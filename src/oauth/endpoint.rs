@@ -38,6 +38,9 @@ pub struct FlowState {
     pub auth_time: Option<i64>,
     /// The ID token the issuer made, for the token response.
     pub id_token: Option<String>,
+    /// A public client a token request names in its body rather than a Basic header (a client
+    /// ID metadata document URL cannot go in one): a refresh must be this client's.
+    pub named_client: Option<String>,
 }
 
 /// Shared between the primitives of one flow.

@@ -100,6 +100,15 @@ impl Registrar for DbRegistrar {
         client_id: &str,
         passphrase: Option<&[u8]>,
     ) -> Result<(), RegistrarError> {
+        // Without a Basic header, oxide-auth authenticates a refresh as the grant's own client:
+        // hold it to the client the request named (RFC 6749 §6).
+        {
+            let mut flow = self.ctx.lock();
+            if flow.named_client.as_deref().is_some_and(|n| n != client_id) {
+                flow.grant_rejected = true;
+                return Err(RegistrarError::Unspecified);
+            }
+        }
         let client = match self.db.client_credentials(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(RegistrarError::Unspecified),

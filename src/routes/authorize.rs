@@ -7,7 +7,8 @@ use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
 
 use super::pages::{ErrorPage, error_page, render};
 use crate::auth::session;
-use crate::domain::{ClientId, ResourceIndicator};
+use crate::client_metadata::ResolveError;
+use crate::domain::{ClientRef, ResourceIndicator};
 use crate::oauth::oidc::query_after_login;
 use crate::oauth::{
     FlowContext, OAuthEndpoint, OidcRequest, Params, ProtocolRequest, ProtocolResponse, SignInPlan,
@@ -116,11 +117,25 @@ pub async fn checked_request(
             ),
         )
     };
-    let client_id = ClientId::parse(raw_id).map_err(|_| unknown())?;
-    let client = match state.db.client(client_id.as_ref()).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(unknown()),
-        Err(e) => return Err(unavailable(e)),
+    let client = match ClientRef::parse(raw_id) {
+        Ok(ClientRef::Issued(client_id)) => match state.db.client(client_id.as_ref()).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(unknown()),
+            Err(e) => return Err(unavailable(e)),
+        },
+        // A client ID metadata document: until it is fetched and valid, nothing about the
+        // request (its redirect URI least of all) is trusted, so failures are pages.
+        Ok(ClientRef::MetadataDocument(url)) => {
+            match state.client_metadata.resolve(&state.db, &url).await {
+                Ok(c) => c,
+                Err(ResolveError::Store(e)) => return Err(unavailable(e)),
+                Err(e) => return Err(metadata_refused(raw_id, &e.to_string())),
+            }
+        }
+        Err(e) if ClientRef::is_url(raw_id) => {
+            return Err(metadata_refused(raw_id, &e.to_string()));
+        }
+        Err(_) => return Err(unknown()),
     };
     let redirect_uri = match params.get("redirect_uri") {
         Some(tried) if !client.accepts_redirect(tried) => {
@@ -302,6 +317,18 @@ fn error_redirect(
         .insert_header((header::LOCATION, url.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
+}
+
+/// A client ID metadata document that cannot be used, with what to fix.
+fn metadata_refused(client_id: &str, problem: &str) -> HttpResponse {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Client not accepted",
+        format!(
+            "The client ID \u{201c}{client_id}\u{201d} is a client ID metadata document URL, and it cannot be used: {problem}. \
+             If you develop this client, fix its metadata document and try again."
+        ),
+    )
 }
 
 pub fn unavailable(e: impl std::fmt::Display) -> HttpResponse {

@@ -8,6 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
+use crate::domain::ClientRef;
 use crate::oauth::Params;
 use crate::store::{ClientRecord, Db};
 
@@ -147,7 +148,8 @@ pub fn client_credentials(
             }
         },
     };
-    if client_id.is_empty() || client_id.contains(':') {
+    // An issued ID (never with ':'), or a client ID metadata document URL.
+    if ClientRef::parse(&client_id).is_err() {
         return Err((TokenError::InvalidClient, "unknown client".into()));
     }
     Ok(Credentials { client_id, secret })

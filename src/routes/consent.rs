@@ -31,6 +31,12 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         request.client.logo_uri.clone(),
         request.client.policy_uri.clone(),
     );
+    // The name is whatever the document says; its host is who vouches for it.
+    let document_host = request
+        .client
+        .metadata_expires_at
+        .and_then(|_| url::Url::parse(&client_id).ok())
+        .and_then(|u| u.host_str().map(str::to_string));
     let resp = run(&state, request, solicitor, None).await;
     let shown = view.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(view) = shown else {
@@ -59,6 +65,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             query,
             logo_uri,
             policy_uri,
+            document_host,
         },
         cookie.into_iter().collect(),
     )

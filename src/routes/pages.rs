@@ -96,6 +96,8 @@ pub struct ConsentPage {
     pub query: String,
     pub logo_uri: Option<String>,
     pub policy_uri: Option<String>,
+    /// For a client described by a client ID metadata document: the host publishing it.
+    pub document_host: Option<String>,
 }
 
 /// What a scope lets a GPT do, in plain words for the consent page.

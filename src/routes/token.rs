@@ -10,8 +10,9 @@ use oxide_auth_async::endpoint::access_token::AccessTokenFlow;
 use oxide_auth_async::endpoint::refresh::RefreshFlow;
 use serde_json::{Value, json};
 
-use super::client_auth::{TokenError, client_credentials, no_store, read_form};
-use crate::domain::{ResourceIndicator, Scope};
+use super::client_auth::{Credentials, TokenError, client_credentials, no_store, read_form};
+use crate::client_metadata::ResolveError;
+use crate::domain::{ClientMetadataUrl, ClientRef, ResourceIndicator, Scope};
 use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse};
 use crate::startup::AppState;
 use crate::store::AuditEvent;
@@ -32,15 +33,28 @@ pub async fn post(
         Ok(p) => p,
         Err((err, description)) => return err.respond(&description),
     };
-    let (grant, params, basic, client_id) = match parse(&req, params) {
+    let (grant, params, credentials) = match parse(&req, params) {
         Ok(v) => v,
         Err((err, description)) => return err.respond(&description),
     };
-    let params = match fill_redirect_uri(&state, grant, params).await {
+    let mut params = match fill_redirect_uri(&state, grant, params).await {
         Ok(p) => p,
         Err((err, description)) => return err.respond(&description),
     };
     let ctx = FlowContext::default();
+    let basic = match ClientRef::parse(&credentials.client_id) {
+        Ok(ClientRef::MetadataDocument(url)) => {
+            if let Err((err, description)) = metadata_client(&state, &url, &credentials).await {
+                return err.respond(&description);
+            }
+            // Its URL cannot travel in a Basic header (oxide-auth splits it at the first
+            // ':'): name it in the body, and have the registrar hold a refresh to it.
+            params.insert("client_id", url.as_ref());
+            ctx.lock().named_client = Some(url.to_string());
+            None
+        }
+        _ => Some(basic_header(&credentials)),
+    };
     for raw in params.get_all("resource") {
         match ResourceIndicator::parse(raw) {
             Ok(r) => ctx.lock().requested_resource.push(r.to_string()),
@@ -48,7 +62,7 @@ pub async fn post(
         }
     }
     let endpoint = OAuthEndpoint::new(&state, ctx.clone(), None);
-    let request = ProtocolRequest::token(&params, Some(basic));
+    let request = ProtocolRequest::token(&params, basic);
     let result = match grant {
         Grant::AuthorizationCode => match AccessTokenFlow::prepare(endpoint) {
             Ok(mut flow) => flow.execute(request).await,
@@ -61,11 +75,15 @@ pub async fn post(
     };
     let mut state_of_flow = ctx.lock();
     match result {
+        // The registrar refused a refresh of another client's grant (oxide-auth answers 401).
+        Ok(_) if state_of_flow.grant_rejected => {
+            TokenError::InvalidGrant.respond(grant_problem(grant))
+        }
         Ok(resp) if resp.status == 401 => {
             // The usual cause: a wrong secret pasted into the GPT editor; the portal shows it.
             state.audit.record(AuditEvent {
                 kind: "client_auth_failed",
-                client_id: Some(client_id),
+                client_id: Some(credentials.client_id.clone()),
                 detail: Some("token endpoint".into()),
                 ..Default::default()
             });
@@ -142,13 +160,40 @@ fn grant_problem(grant: Grant) -> &'static str {
     }
 }
 
-/// Checks the request's shape and normalises client authentication into one Basic header
-/// (oxide-auth reads `client_secret` from the body only on the code grant, and refuses Basic
-/// together with a body `client_id`).
+/// A client ID metadata document client is public, and must still be vouched for by its
+/// document (fetched again once the stored copy expired): else `invalid_client`.
+async fn metadata_client(
+    state: &AppState,
+    url: &ClientMetadataUrl,
+    credentials: &Credentials,
+) -> Result<(), (TokenError, String)> {
+    if credentials.secret.as_deref().is_some_and(|s| !s.is_empty()) {
+        return Err((
+            TokenError::InvalidClient,
+            "a client with a metadata document is public: it authenticates with no secret".into(),
+        ));
+    }
+    match state.client_metadata.resolve(&state.db, url).await {
+        Ok(_) => Ok(()),
+        Err(ResolveError::Store(e)) => {
+            tracing::error!(error = %e, "client lookup failed");
+            Err((
+                TokenError::TemporarilyUnavailable,
+                "the server cannot reach its database; retry shortly".into(),
+            ))
+        }
+        Err(e) => Err((
+            TokenError::InvalidClient,
+            format!("this client cannot be used: {e}"),
+        )),
+    }
+}
+
+/// Checks the request's shape and takes the client's credentials out of it.
 fn parse(
     req: &HttpRequest,
     mut params: Params,
-) -> Result<(Grant, Params, String, String), (TokenError, String)> {
+) -> Result<(Grant, Params, Credentials), (TokenError, String)> {
     let invalid = |d: &str| (TokenError::InvalidRequest, d.to_string());
     let grant = match params.non_empty("grant_type") {
         None => return Err(invalid("grant_type is missing")),
@@ -177,16 +222,20 @@ fn parse(
     }
     let credentials = client_credentials(req, &mut params)?;
     tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let basic = format!(
+    Ok((grant, params, credentials))
+}
+
+/// Client authentication as one Basic header (oxide-auth reads `client_secret` from the body
+/// only on the code grant, and refuses Basic together with a body `client_id`).
+fn basic_header(credentials: &Credentials) -> String {
+    format!(
         "Basic {}",
         STANDARD.encode(format!(
             "{}:{}",
             credentials.client_id,
-            credentials.secret.unwrap_or_default()
+            credentials.secret.as_deref().unwrap_or_default()
         ))
-    );
-    let client_id = credentials.client_id;
-    Ok((grant, params, basic, client_id))
+    )
 }
 
 /// Turns oxide-auth's answer into the RFC's.

@@ -38,6 +38,9 @@ pub struct ClientRecord {
     pub previous_secret_expires_at: Option<i64>,
     pub created_at: i64,
     pub redirect_uris: Vec<String>,
+    /// `Some` for a client described by a client ID metadata document (its `client_id` is the
+    /// document's URL): until when the stored copy may be used without fetching it again.
+    pub metadata_expires_at: Option<i64>,
 }
 
 impl ClientRecord {
@@ -59,7 +62,8 @@ macro_rules! client_columns {
     () => {
         "client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, \
          resources, id_token_alg, registration_token_hash, registered_auth_method, owner_id, \
-         logo_uri, policy_uri, previous_secret_hash, previous_secret_expires_at, created_at"
+         logo_uri, policy_uri, previous_secret_hash, previous_secret_expires_at, created_at, \
+         metadata_document, metadata_expires_at"
     };
 }
 
@@ -82,6 +86,8 @@ struct ClientRow {
     previous_secret_hash: Option<String>,
     previous_secret_expires_at: Option<i64>,
     created_at: i64,
+    metadata_document: bool,
+    metadata_expires_at: Option<i64>,
 }
 
 impl ClientRow {
@@ -115,6 +121,10 @@ impl ClientRow {
             previous_secret_expires_at: self.previous_secret_expires_at,
             created_at: self.created_at,
             redirect_uris,
+            // A document row always has an expiry; a missing one just means "refetch".
+            metadata_expires_at: self
+                .metadata_document
+                .then(|| self.metadata_expires_at.unwrap_or(0)),
         }
     }
 }
@@ -138,6 +148,17 @@ pub struct NewClient<'a> {
     pub logo_uri: Option<&'a str>,
     pub policy_uri: Option<&'a str>,
     pub redirect_uris: &'a [String],
+}
+
+/// A client as its client ID metadata document describes it: public, PKCE required.
+pub struct MetadataClient<'a> {
+    /// The document's URL.
+    pub client_id: &'a str,
+    pub name: &'a str,
+    pub scope: &'a str,
+    pub redirect_uris: &'a [String],
+    /// Until when this copy may be used (Unix seconds).
+    pub expires_at: i64,
 }
 
 impl Db {
@@ -186,6 +207,84 @@ impl Db {
             tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Stores a freshly fetched metadata document: inserts the client, or updates it and
+    /// replaces its redirect URIs, in one transaction. Never touches a client that was not
+    /// made from a document (`Duplicate`, though issued IDs cannot contain `:` anyway).
+    pub async fn upsert_metadata_client(
+        &self,
+        client: &MetadataClient<'_>,
+    ) -> Result<ClientRecord> {
+        let now = super::now();
+        let updated = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query(
+                "INSERT INTO clients (client_id, name, secret_hash, scope, audience, require_pkce, \
+                 chatgpt_callbacks, resources, id_token_alg, created_at, metadata_document, \
+                 metadata_expires_at) \
+                 VALUES ($1, $2, NULL, $3, NULL, $4, $5, '', $6, $7, $8, $9) \
+                 ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
+                 scope = excluded.scope, metadata_expires_at = excluded.metadata_expires_at \
+                 WHERE clients.metadata_document",
+            )
+            .bind(client.client_id)
+            .bind(client.name)
+            .bind(client.scope)
+            .bind(true)
+            .bind(false)
+            .bind(crate::tokens::alg_name(Algorithm::RS256))
+            .bind(now)
+            .bind(true)
+            .bind(client.expires_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                sqlx::query("DELETE FROM client_redirect_uris WHERE client_id = $1")
+                    .bind(client.client_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for uri in client.redirect_uris {
+                    // DO NOTHING: a concurrent refetch of the same document may have added it.
+                    sqlx::query(
+                        "INSERT INTO client_redirect_uris (client_id, uri, created_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (client_id, uri) DO NOTHING",
+                    )
+                    .bind(client.client_id)
+                    .bind(uri)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            updated
+        });
+        if updated != 1 {
+            return Err(StoreError::Duplicate);
+        }
+        self.client(client.client_id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// Deletes metadata-document clients whose copy has expired and that nobody uses (no
+    /// consent, code or refresh token): anyone can make us store one by naming a URL, so they
+    /// must not pile up. A later request simply fetches the document again.
+    pub async fn purge_unused_metadata_clients(&self, now: i64) -> Result<u64> {
+        Ok(on_db!(self, |p| {
+            sqlx::query(
+            "DELETE FROM clients WHERE metadata_document AND metadata_expires_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.client_id = clients.client_id) \
+             AND NOT EXISTS (SELECT 1 FROM auth_codes a WHERE a.client_id = clients.client_id) \
+             AND NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.client_id = clients.client_id)"
+        )
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+        })?)
     }
 
     /// The client without its redirect URIs (the token endpoint needs no more).

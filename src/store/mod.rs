@@ -23,7 +23,7 @@ mod throttle;
 mod users;
 
 pub use audit::{AuditEvent, AuditRecord};
-pub use clients::{ClientRecord, NewClient};
+pub use clients::{ClientRecord, MetadataClient, NewClient};
 pub use codes::CodeRecord;
 pub use connections::Connection;
 pub use keys::KeyRecord;

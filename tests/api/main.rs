@@ -6,6 +6,7 @@ mod helpers;
 mod account;
 mod authorize;
 mod cli;
+mod client_metadata;
 mod discovery;
 mod notes_example;
 mod oidc;

@@ -1,0 +1,82 @@
+//! Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document), the MCP
+//! authorization spec's preferred registration: a `client_id` that is an https URL names a
+//! JSON document describing the client. We fetch it, validate it like a dynamic registration,
+//! and keep it as a row in `clients` (codes, consents and refresh families refer to clients by
+//! foreign key), refreshed when its cache lifetime has passed.
+
+mod cache;
+mod document;
+mod fetch;
+mod ssrf;
+
+pub use cache::{MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS};
+pub use document::DocumentError;
+pub use fetch::FetchError;
+
+use crate::domain::{ClientMetadataUrl, Scope};
+use crate::store::{ClientRecord, Db, MetadataClient, StoreError};
+
+/// Why a metadata-document client cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("its metadata document could not be fetched: {0}")]
+    Fetch(#[from] FetchError),
+    #[error("its metadata document is invalid: {0}")]
+    Document(#[from] DocumentError),
+    /// Not the client's fault: answer "temporarily unavailable".
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Resolves Client Identifier URLs to clients.
+pub struct ClientMetadata {
+    fetcher: fetch::Fetcher,
+}
+
+impl ClientMetadata {
+    /// `allow_insecure_loopback` is `GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK` (tests only).
+    pub fn new(allow_insecure_loopback: bool) -> Result<Self, reqwest::Error> {
+        Ok(ClientMetadata {
+            fetcher: fetch::Fetcher::new(allow_insecure_loopback)?,
+        })
+    }
+
+    /// The client `id` names: the stored copy while it is fresh, else the document fetched,
+    /// validated and stored anew (its redirect URIs replaced).
+    ///
+    /// A failed refetch is an error even when an older copy exists: the copy expired, and a
+    /// document that is gone or now invalid no longer vouches for its redirect URIs, so we
+    /// fail closed rather than keep honouring them. Nothing is deleted: the client's consents
+    /// and tokens come back with its document. Failures are not cached (§5.2).
+    pub async fn resolve(
+        &self,
+        db: &Db,
+        id: &ClientMetadataUrl,
+    ) -> Result<ClientRecord, ResolveError> {
+        let now = crate::store::now();
+        if let Some(client) = db.client(id.as_ref()).await?
+            && client.metadata_expires_at.is_some_and(|until| until > now)
+        {
+            return Ok(client);
+        }
+        let fetched = self.fetcher.fetch(id).await.inspect_err(|e| {
+            tracing::warn!(client_id = %id, error = %e, "client metadata document fetch failed");
+        })?;
+        let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
+        let doc = document::validate(&fetched.body, id, &offered).inspect_err(|e| {
+            tracing::warn!(client_id = %id, error = %e, "client metadata document refused");
+        })?;
+        let lifetime = cache::lifetime(fetched.cache_control.as_deref());
+        let client = db
+            .upsert_metadata_client(&MetadataClient {
+                client_id: id.as_ref(),
+                name: &doc.name,
+                scope: &doc.scope.to_string(),
+                redirect_uris: &doc.redirect_uris,
+                expires_at: now + lifetime,
+            })
+            .await?;
+        tracing::info!(client_id = %id, lifetime, "client metadata document fetched");
+        Ok(client)
+    }
+}
