@@ -60,6 +60,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout::post))
         .route("/account", web::get().to(account::get))
         .route("/account/disconnect", web::post().to(account::disconnect))
+        .route("/account/profile", web::post().to(account::profile))
+        .route("/account/password", web::post().to(account::password::post))
+        .route("/account/delete", web::post().to(account::delete::post))
         .route("/", web::get().to(home::get))
         .route("/static/style.css", web::get().to(pages::stylesheet));
 }
