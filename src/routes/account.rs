@@ -1,45 +1,71 @@
-//! `/account`: the signed-in person's profile and the GPTs they have connected.
+//! `/account`: the signed-in person's profile, password, connected GPTs, and deleting the
+//! account. Every form needs a session and a CSRF token; changing the password and deleting the
+//! account also ask for the current password, checked exactly as `/login` checks it.
 
-use actix_web::http::StatusCode;
+pub mod delete;
+pub mod password;
+
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::authorize::unavailable;
-use super::login::see_other;
-use super::pages::{AccountPage, ConnectionView, form_expired, render};
-use crate::auth::{csrf, session};
+use super::login::{client_ip, see_other};
+use super::pages::{AccountPage, ConnectionView, date, form_expired, render};
+use crate::auth::{csrf, session, throttle};
+use crate::domain::Password;
 use crate::startup::AppState;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, StoreError, UserRecord};
 
-fn date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
+/// Where a form posted without a session sends the browser.
+const SIGN_IN: &str = "/login?next=%2Faccount";
+
+/// What `/login` says about a wrong password; re-authentication here says the same.
+const WRONG_PASSWORD: &str = "Incorrect e-mail or password.";
+
+/// The longest display name, in characters (as at sign-up).
+const MAX_NAME_CHARS: usize = 100;
+
+/// The signed-in user, or the answer to send instead.
+async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<UserRecord, HttpResponse> {
+    match session::current_user(req, &state.db).await {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(see_other(SIGN_IN)),
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let user = match session::current_user(&req, &state.db).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return see_other("/login?next=%2Faccount"),
-        Err(e) => return unavailable(e),
-    };
+/// What one rendering of the page says beside the account itself, each in its own section.
+#[derive(Default)]
+struct Messages {
+    notice: Option<&'static str>,
+    /// The name as typed, shown again when it was refused.
+    typed_name: Option<String>,
+    profile_error: Option<String>,
+    password_error: Option<String>,
+    delete_error: Option<String>,
+}
+
+async fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &UserRecord,
+    status: StatusCode,
+    messages: Messages,
+) -> HttpResponse {
     let connections = match state.db.connections(user.id).await {
         Ok(c) => c,
         Err(e) => return unavailable(e),
     };
-    let (csrf_token, cookie) = csrf::token_for(&req, state.config.issuer.is_https());
+    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
     render(
-        StatusCode::OK,
+        status,
         &AccountPage {
             csrf_token,
-            email: user.email,
-            name: user.name.unwrap_or_default(),
+            email: user.email.clone(),
+            name: messages
+                .typed_name
+                .unwrap_or_else(|| user.name.clone().unwrap_or_default()),
             connections: connections
                 .into_iter()
                 .map(|c| ConnectionView {
@@ -50,9 +76,43 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                     last_used: c.last_used_at.map(date).unwrap_or_else(|| "never".into()),
                 })
                 .collect(),
+            notice: messages.notice,
+            profile_error: messages.profile_error,
+            password_error: messages.password_error,
+            delete_error: messages.delete_error,
         },
         cookie.into_iter().collect(),
     )
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    /// Which form just succeeded (Post/Redirect/Get); only known values show a notice.
+    done: Option<String>,
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<AccountQuery>,
+) -> HttpResponse {
+    let user = match signed_in(&req, &state).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let notice = match query.done.as_deref() {
+        Some("profile") => Some("Your profile was saved."),
+        Some("password") => Some(
+            "Your password was changed. You were signed out on every other device, \
+             and each connected GPT will ask you to sign in again.",
+        ),
+        _ => None,
+    };
+    let messages = Messages {
+        notice,
+        ..Default::default()
+    };
+    page(&req, &state, &user, StatusCode::OK, messages).await
 }
 
 #[derive(Deserialize)]
@@ -69,10 +129,9 @@ pub async fn disconnect(
     if !csrf::verify(&req, &form.csrf_token) {
         return form_expired();
     }
-    let user = match session::current_user(&req, &state.db).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return see_other("/login?next=%2Faccount"),
-        Err(e) => return unavailable(e),
+    let user = match signed_in(&req, &state).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
     };
     match state.db.disconnect(user.id, &form.client_id).await {
         Ok(true) => state.audit.record(AuditEvent {
@@ -85,4 +144,161 @@ pub async fn disconnect(
         Err(e) => return unavailable(e),
     }
     see_other("/account")
+}
+
+/// Every field defaults, so that a form without its CSRF token gets the "form expired" page
+/// rather than an unreadable-form error.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ProfileForm {
+    csrf_token: String,
+    name: String,
+}
+
+pub async fn profile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ProfileForm>,
+) -> HttpResponse {
+    if !csrf::verify(&req, &form.csrf_token) {
+        return form_expired();
+    }
+    let user = match signed_in(&req, &state).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let name = match display_name(&form.name) {
+        Ok(name) => name,
+        Err(e) => {
+            let messages = Messages {
+                typed_name: Some(form.name.clone()),
+                profile_error: Some(e.to_string()),
+                ..Default::default()
+            };
+            return page(&req, &state, &user, StatusCode::BAD_REQUEST, messages).await;
+        }
+    };
+    match state.db.set_user_name(user.id, name).await {
+        Ok(_) => see_other("/account?done=profile"),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("A name has at most {MAX_NAME_CHARS} characters.")]
+struct NameTooLong;
+
+/// A display name: trimmed, at most `MAX_NAME_CHARS` characters; empty means none.
+fn display_name(raw: &str) -> Result<Option<&str>, NameTooLong> {
+    let name = raw.trim();
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(NameTooLong);
+    }
+    Ok((!name.is_empty()).then_some(name))
+}
+
+/// The outcome of re-entering the current password.
+enum Reauth {
+    Confirmed,
+    /// Too many recent failures: try again after this many seconds.
+    Throttled(i64),
+    Refused,
+}
+
+/// Checks the current password as `/login` does: the same hasher, and the same throttle keys
+/// (this account's e-mail, the client address), so that a stolen session gives no faster way to
+/// guess the password than the login page. `failed` is the audit event of a wrong password.
+async fn reauthenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &UserRecord,
+    password: &str,
+    failed: &'static str,
+) -> Result<Reauth, StoreError> {
+    let ip = client_ip(req, state);
+    let keys = throttle::Keys::new(&user.email, ip.as_deref());
+    let wait = throttle::check(&state.db, &keys).await?;
+    if wait > 0 {
+        state.audit.record(AuditEvent {
+            kind: "login_throttled",
+            user_id: Some(user.id),
+            ip,
+            ..Default::default()
+        });
+        return Ok(Reauth::Throttled(wait));
+    }
+    let verified = match Password::for_login(password) {
+        Some(pw) => {
+            state
+                .hasher
+                .verify(Some(user.password_hash.clone()), &pw)
+                .await
+        }
+        None => false,
+    };
+    if verified {
+        throttle::succeeded(&state.db, &keys).await?;
+        return Ok(Reauth::Confirmed);
+    }
+    let locked = throttle::failed(&state.db, &keys).await?;
+    state.audit.record(AuditEvent {
+        kind: failed,
+        user_id: Some(user.id),
+        ip: ip.clone(),
+        ..Default::default()
+    });
+    for key in locked {
+        state.audit.record(AuditEvent {
+            kind: "login_locked",
+            user_id: Some(user.id),
+            ip: ip.clone(),
+            detail: Some(
+                if key.starts_with("ip:") {
+                    "address"
+                } else {
+                    "account"
+                }
+                .into(),
+            ),
+            ..Default::default()
+        });
+    }
+    Ok(Reauth::Refused)
+}
+
+/// The error to show for a re-authentication that did not confirm, with its status.
+fn reauth_error(outcome: &Reauth) -> (StatusCode, String) {
+    match outcome {
+        Reauth::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed sign-ins. Try again in {wait} seconds."),
+        ),
+        _ => (StatusCode::UNAUTHORIZED, WRONG_PASSWORD.into()),
+    }
+}
+
+/// Adds `Retry-After` to a throttled answer.
+fn with_retry_after(mut resp: HttpResponse, outcome: &Reauth) -> HttpResponse {
+    if let Reauth::Throttled(wait) = outcome
+        && let Ok(v) = header::HeaderValue::from_str(&wait.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_display_name_is_trimmed_bounded_and_may_be_empty() {
+        assert_eq!(display_name("  Ada Lovelace \n"), Ok(Some("Ada Lovelace")));
+        assert_eq!(display_name("   "), Ok(None));
+        assert_eq!(
+            display_name(&"é".repeat(100)),
+            Ok(Some("é".repeat(100).as_str()))
+        );
+        assert_eq!(display_name(&"é".repeat(101)), Err(NameTooLong));
+    }
 }

@@ -124,9 +124,19 @@ pub struct ConnectionView {
 pub struct AccountPage {
     pub csrf_token: String,
     pub email: String,
+    /// The display name, or what was just typed when it was refused.
     pub name: String,
     pub connections: Vec<ConnectionView>,
+    /// What the last form did, once it succeeded.
+    pub notice: Option<&'static str>,
+    pub profile_error: Option<String>,
+    pub password_error: Option<String>,
+    pub delete_error: Option<String>,
 }
+
+#[derive(Template)]
+#[template(path = "account_deleted.html")]
+pub struct AccountDeletedPage;
 
 #[derive(Template)]
 #[template(path = "home.html")]

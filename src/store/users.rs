@@ -68,9 +68,10 @@ impl Db {
             .await)?)
     }
 
+    /// Every account, without the tombstones of deleted ones.
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, created_at \
-                           FROM users ORDER BY created_at, email";
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, \
+                           created_at FROM users WHERE deleted_at IS NULL ORDER BY created_at, email";
         Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .fetch_all(p)
             .await)?)
@@ -134,5 +135,106 @@ impl Db {
             id.is_some()
         });
         Ok(exists)
+    }
+
+    /// Sets the display name (`None` clears it); false when there is no such live account.
+    pub async fn set_user_name(&self, id: Uuid, name: Option<&str>) -> Result<bool> {
+        let changed = on_db!(self, |p| sqlx::query(
+            "UPDATE users SET name = $2 WHERE id = $1 AND deleted_at IS NULL"
+        )
+        .bind(id)
+        .bind(name)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    /// Replaces the password hash and, in the same transaction, takes away every way in that the
+    /// old password gave: all sessions end, every refresh-token family is revoked and unredeemed
+    /// codes are dropped (each client must send the person through sign-in again). The caller
+    /// starts a fresh session for the browser that made the change. False when there is no such
+    /// live account.
+    pub async fn change_password(&self, id: Uuid, password_hash: &str) -> Result<bool> {
+        let now = super::now();
+        let changed = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE users SET password_hash = $2 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 1 {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .bind("password changed")
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM auth_codes WHERE user_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            changed
+        });
+        Ok(changed == 1)
+    }
+
+    /// Deletes a person's account, in one transaction: sessions, codes, consents and refresh
+    /// tokens go, and the user row becomes an anonymised, disabled tombstone.
+    ///
+    /// Why a tombstone rather than `DELETE FROM users`: the row's id is the `sub` that resource
+    /// APIs have stored, and keeping it as the primary key guarantees that no one else can ever
+    /// be given it (not even by an operator re-creating or restoring users), while a deleted row
+    /// would only make reuse unlikely. Audit events (which have no foreign key) keep pointing at
+    /// an account that visibly was deleted, and nothing that references users cascades away by
+    /// surprise. What identifies the person goes: the e-mail becomes `deleted:<id>` (no `@`, so
+    /// no sign-in or sign-up can ever match it, and the address is free for a new account), the
+    /// name is cleared and the password hash emptied (it verifies nothing). False when there was
+    /// no such live account.
+    pub async fn delete_account(&self, id: Uuid) -> Result<bool> {
+        let now = super::now();
+        let deleted = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let deleted = sqlx::query(
+                "UPDATE users SET email = $2, name = NULL, password_hash = '', is_admin = $3, \
+                 disabled_at = COALESCE(disabled_at, $4), deleted_at = $4 \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id)
+            .bind(format!("deleted:{id}"))
+            .bind(false)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if deleted == 1 {
+                for statement in [
+                    "DELETE FROM sessions WHERE user_id = $1",
+                    "DELETE FROM auth_codes WHERE user_id = $1",
+                    "DELETE FROM consents WHERE user_id = $1",
+                    "DELETE FROM refresh_tokens WHERE family_id IN \
+                     (SELECT id FROM refresh_families WHERE user_id = $1)",
+                    "DELETE FROM refresh_families WHERE user_id = $1",
+                ] {
+                    sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await?;
+            deleted
+        });
+        Ok(deleted == 1)
     }
 }
