@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Real-browser end-to-end tests of gptauth's sign-in popup (Debian Chromium + playwright-core).
+# Real-browser end-to-end tests of gptauth's pages (Debian Chromium + playwright-core): the sign-in
+# popup, the builder portal, the account page, and accessibility (axe-core, keyboard).
 #
 #   bash tests/browser/run.sh            # all test files
 #   bash tests/browser/run.sh popup      # only files whose name contains "popup"
 #
 # Env: GPTAUTH_BIN (default: $ROOT/target/debug/gptauth; build it with `cargo build`),
 #      CHROMIUM_PATH (default: /usr/bin/chromium).
-# Screenshots land in tests/browser/artifacts/.
+# Screenshots land in tests/browser/artifacts/. GPTAUTH_UPDATE_DOCS_SCREENSHOT=1 also rewrites
+# docs/portal-editor-values.png (the README's picture of the portal).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,7 +35,8 @@ if [[ ! -x "$GPTAUTH_BIN" ]]; then
 fi
 
 cd "$HERE"
-if [[ ! -d node_modules ]]; then
+# (Re)install when node_modules is missing or older than the lock file (a dependency was added).
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 

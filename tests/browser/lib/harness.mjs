@@ -148,7 +148,16 @@ async function startServerIn(dir) {
           await kill();
           await rm(dir, { recursive: true, force: true });
         };
-        return { issuer, port, client, user, stop, log: () => log };
+        return {
+          issuer, port, client, user, stop, log: () => log,
+          /** Runs the CLI on this server's database (e.g. to create more users). */
+          cli: (args, input) => run(args, env, input),
+          /** The first-admin setup link the server logged at start (none once an admin exists). */
+          setupLink() {
+            const m = log.replace(/\x1b\[[0-9;]*m/g, '').match(/open (http:\/\/\S+\/setup\?token=\S+) within the hour/);
+            return m ? m[1] : null;
+          },
+        };
       }
     } catch { /* not listening yet */ }
     await sleep(50);
@@ -174,7 +183,8 @@ export function launchBrowser() {
 }
 
 /**
- * A fresh browser context (own cookies) whose pages only reach 127.0.0.1.
+ * A fresh browser context (own cookies) whose pages only reach 127.0.0.1. `options` beyond the
+ * viewport go to `browser.newContext` (e.g. `bypassCSP` for axe, `colorScheme`, `permissions`).
  *
  * Interception is done with the DevTools Fetch domain rather than `page.route()`: Playwright
  * never calls route handlers for the hops of a redirect chain, and every return to ChatGPT is a
@@ -185,12 +195,13 @@ export function launchBrowser() {
  * with 200 "ok"; every other request to a host other than 127.0.0.1 is failed and recorded in
  * `blocked`. Create pages with `newPage()` so that interception is on before they load anything.
  */
-export async function newContext(browser, { width = 1280, height = 800 } = {}) {
+export async function newContext(browser, { width = 1280, height = 800, ...options } = {}) {
   const context = await browser.newContext({
     viewport: { width, height },
     serviceWorkers: 'block',
     colorScheme: 'light',
     locale: 'en-US',
+    ...options,
   });
   context.setDefaultTimeout(10_000);
   context.setDefaultNavigationTimeout(15_000);
