@@ -92,6 +92,14 @@ pub enum UserCommand {
         #[arg(long)]
         email: String,
     },
+    /// Print a password reset link (single use, 30 minutes) to hand to the user, for servers
+    /// without SMTP.
+    ResetLink {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -126,6 +134,10 @@ pub enum ClientCommand {
         /// Demand PKCE (S256) although the client has a secret.
         #[arg(long)]
         require_pkce: bool,
+        /// Only people who confirmed their e-mail address may sign in (the popup asks the
+        /// others to confirm it first, then continues).
+        #[arg(long)]
+        require_verified_email: bool,
         /// Also accept every ChatGPT callback: GPT Actions'
         /// (`https://{chat.openai.com,chatgpt.com}/aip/g-<id>/oauth/callback`) and ChatGPT apps'
         /// (`https://chatgpt.com/connector/oauth/<id>`), so that editing the action or app needs
@@ -211,7 +223,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             println!("migrations applied ({})", db.backend());
             Ok(())
         }
-        Command::User(cmd) => user(&db, cmd).await,
+        Command::User(cmd) => user(&db, &config, cmd).await,
         Command::Client(cmd) => client(&db, &config, cmd).await,
         Command::Keys(cmd) => keys(&db, cmd).await,
         Command::RegistrationToken(cmd) => registration_tokens::run(&db, &config, cmd).await,
@@ -228,7 +240,7 @@ pub(crate) fn print_json(value: &Value) {
     );
 }
 
-async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
+async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Create {
             email,
@@ -318,6 +330,36 @@ async fn user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             println!("disabled {email}");
             Ok(())
         }
+        UserCommand::ResetLink { email, json } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let Some(user) = db
+                .user_by_email(email.as_ref())
+                .await?
+                .filter(|u| u.disabled_at.is_none())
+            else {
+                bail!("no active user with the e-mail {email}");
+            };
+            let link = crate::auth::email_links::reset_link(db, &config.issuer, user.id).await?;
+            db.insert_audit(
+                crate::store::now(),
+                &AuditEvent {
+                    kind: "password_reset_link_issued",
+                    user_id: Some(user.id),
+                    detail: Some("by an operator".into()),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            if json {
+                print_json(
+                    &json!({ "email": user.email, "link": link, "expires_in": crate::auth::email_links::RESET_SECONDS }),
+                );
+            } else {
+                println!("{link}");
+                eprintln!("single use, valid for 30 minutes; give it to {email} only");
+            }
+            Ok(())
+        }
     }
 }
 
@@ -334,6 +376,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "chatgpt_callbacks": client.chatgpt_callbacks,
         "resources": client.resources,
         "dynamically_registered": client.registration_token_hash.is_some(),
+        "require_verified_email": client.require_verified_email,
         "authorization_url": config.issuer.url("/oauth/authorize"),
         "token_url": config.issuer.url("/oauth/token"),
         "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
@@ -400,6 +443,7 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             resources,
             public,
             require_pkce,
+            require_verified_email,
             chatgpt_callbacks,
             json,
         } => {
@@ -458,6 +502,10 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 redirect_uris: &uris,
             })
             .await?;
+            if require_verified_email {
+                db.set_require_verified_email(client_id.as_ref(), true)
+                    .await?;
+            }
             let client = load_client(db, client_id.as_ref()).await?;
             if json {
                 print_json(&client_json(&client, secret.as_deref(), config));

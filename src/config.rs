@@ -27,6 +27,10 @@ pub struct Config {
     pub resources: Vec<ResourceIndicator>,
     /// After a secret rotation in the portal, the old secret keeps working this long.
     pub secret_overlap_seconds: i64,
+    /// Where mail goes (`smtp://…`, `smtps://…`); `None`: messages are logged.
+    pub smtp_url: Option<String>,
+    /// The sender of every message.
+    pub mail_from: String,
     /// TESTS ONLY: let client ID metadata documents be fetched over plain http from 127.0.0.1
     /// (`GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK`). Never in production: it lets any
     /// client ID make this server send requests to its own loopback interface.
@@ -203,6 +207,37 @@ impl Config {
                     });
                 }
             };
+        let smtp_url = get("GPTAUTH_SMTP_URL").filter(|v| !v.trim().is_empty());
+        if let Some(url) = &smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return Err(ConfigError {
+                var: "GPTAUTH_SMTP_URL",
+                message: format!(
+                    "use smtp://HOST:PORT?tls=required (STARTTLS) or smtps://HOST:465, got {:?}",
+                    redact_url(url)
+                ),
+            });
+        }
+        let mail_from = text(
+            "GPTAUTH_MAIL_FROM",
+            &format!(
+                "gptauth <no-reply@{}>",
+                Url::parse(issuer.as_str())
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                    .filter(|h| h.contains('.'))
+                    .unwrap_or_else(|| "localhost.localdomain".into())
+            ),
+        );
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError {
+                var: "GPTAUTH_MAIL_FROM",
+                message: format!(
+                    "not an address such as \"gptauth <no-reply@example.com>\": {mail_from:?}"
+                ),
+            });
+        }
         let mut resources = Vec::new();
         for raw in get("GPTAUTH_RESOURCES")
             .unwrap_or_default()
@@ -244,6 +279,8 @@ impl Config {
             },
             resources,
             secret_overlap_seconds: seconds("GPTAUTH_SECRET_OVERLAP_SECONDS", 3600)?,
+            smtp_url,
+            mail_from,
             client_metadata_allow_insecure_loopback,
             log_filter: text("RUST_LOG", "info"),
         })
@@ -314,6 +351,13 @@ mod tests {
         )])
         .expect("a list of resources");
         assert_eq!(c.resources.len(), 2);
+        let err = config(&[("GPTAUTH_SMTP_URL", "http://mail.example.com")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_SMTP_URL");
+        let err = config(&[("GPTAUTH_MAIL_FROM", "not an address")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_MAIL_FROM");
+        let c = config(&[("GPTAUTH_ISSUER", "https://auth.example.com")]).expect("valid");
+        assert_eq!(c.mail_from, "gptauth <no-reply@auth.example.com>");
+        assert!(c.smtp_url.is_none(), "no SMTP by default: mail is logged");
         let err = config(&[("GPTAUTH_TRUST_PROXY", "maybe")]).unwrap_err();
         assert_eq!(err.var, "GPTAUTH_TRUST_PROXY");
     }

@@ -8,6 +8,7 @@ pub mod client_metadata;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod mail;
 pub mod oauth;
 pub mod routes;
 pub mod startup;

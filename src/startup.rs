@@ -26,6 +26,7 @@ pub struct AppState {
     pub audit: Audit,
     /// Clients named by a client ID metadata document URL.
     pub client_metadata: ClientMetadata,
+    pub mailer: crate::mail::Mailer,
 }
 
 /// A bound, not yet running server.
@@ -43,6 +44,8 @@ pub enum StartupError {
     Keys(#[from] crate::tokens::KeyError),
     #[error("client metadata HTTP client: {0}")]
     ClientMetadata(#[from] reqwest::Error),
+    #[error("mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -83,6 +86,13 @@ impl Application {
             );
         }
         let client_metadata = ClientMetadata::new(config.client_metadata_allow_insecure_loopback)?;
+        let mailer = crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?;
+        if mailer.is_logging() {
+            tracing::warn!(
+                "GPTAUTH_SMTP_URL is not set: e-mail (verification, password reset) is written to \
+                 this log instead of being sent"
+            );
+        }
         let db_for_audit = db.clone();
         let state = Arc::new(AppState {
             config,
@@ -91,6 +101,7 @@ impl Application {
             hasher: PasswordHasher::default(),
             audit: Audit::start(db_for_audit),
             client_metadata,
+            mailer,
         });
         offer_setup_link(&state).await;
         let server = run(listener, state.clone()).map_err(|source| StartupError::Bind {

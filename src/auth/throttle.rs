@@ -61,6 +61,15 @@ impl Keys {
         }
     }
 
+    /// Asking for mail (password reset, verification again): its own counters, so that mail
+    /// requests neither lock sign-in nor are unlimited.
+    pub fn mail(email: &str, ip: Option<&str>) -> Self {
+        Keys {
+            account: Some(format!("mail:{}", email.trim().to_lowercase())),
+            ip: ip.map(|ip| format!("ip:mail:{ip}")),
+        }
+    }
+
     fn all(&self) -> Vec<String> {
         self.account.iter().chain(self.ip.iter()).cloned().collect()
     }

@@ -51,9 +51,19 @@ impl Authorizer for DbAuthorizer {
             .and_then(|(_, v)| v.map(str::to_string));
         let code = crypto::random_token();
         let now = crate::store::now();
-        let (resource, nonce, auth_time) = {
+        let (resource, nonce, auth_time, email) = {
             let ctx = self.ctx.lock();
-            (ctx.resource.clone(), ctx.nonce.clone(), ctx.auth_time)
+            // The address travels only where the grant lets it.
+            let email = ctx
+                .email
+                .clone()
+                .filter(|_| grant.scope.iter().any(|s| s == "email"));
+            (
+                ctx.resource.clone(),
+                ctx.nonce.clone(),
+                ctx.auth_time,
+                email,
+            )
         };
         let record = CodeRecord {
             code_hash: crypto::digest(&code),
@@ -65,6 +75,8 @@ impl Authorizer for DbAuthorizer {
             resource: crate::domain::ResourceIndicator::join(&resource),
             nonce,
             auth_time,
+            email_verified: email.as_ref().is_some_and(|(_, v)| *v),
+            email: email.map(|(e, _)| e),
             created_at: now,
             expires_at: now + self.code_ttl,
         };
@@ -95,6 +107,7 @@ impl Authorizer for DbAuthorizer {
             ctx.resource = crate::domain::ResourceIndicator::split(record.resource.as_deref());
             ctx.nonce = record.nonce.clone();
             ctx.auth_time = record.auth_time;
+            ctx.email = record.email.clone().map(|e| (e, record.email_verified));
         }
         let mut extensions = Extensions::new();
         if let Some(challenge) = record.pkce {

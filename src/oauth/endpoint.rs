@@ -36,6 +36,9 @@ pub struct FlowState {
     /// When the user last signed in with a password: from the session, then the code or the
     /// refresh family.
     pub auth_time: Option<i64>,
+    /// The signed-in user's address and whether it is proven: from the session, then the code
+    /// or the refresh family. Access tokens with the `email` scope carry it.
+    pub email: Option<(String, bool)>,
     /// The ID token the issuer made, for the token response.
     pub id_token: Option<String>,
     /// A public client a token request names in its body rather than a Basic header (a client

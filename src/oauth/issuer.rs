@@ -51,6 +51,11 @@ impl JwtIssuer {
         resources: Vec<String>,
     ) -> Result<(String, DateTime<Utc>), ()> {
         let now = crate::store::now();
+        let email = if grant.scope.iter().any(|s| s == "email") {
+            self.ctx.lock().email.clone()
+        } else {
+            None
+        };
         let audience = Audience::of(resources).unwrap_or_else(|| {
             let ctx = self.ctx.lock();
             Audience::One(
@@ -73,6 +78,8 @@ impl JwtIssuer {
             scope: Scope::parse(&grant.scope.to_string())
                 .map(|s| s.to_string())
                 .unwrap_or_else(|_| grant.scope.to_string()),
+            email: email.as_ref().map(|(e, _)| e.clone()),
+            email_verified: email.as_ref().map(|(_, v)| *v),
         };
         let token = sign_access_token(&self.keys.current(), &claims)
             .map_err(|e| tracing::error!(error = %e, "signing an access token failed"))?;
@@ -255,6 +262,7 @@ impl Issuer for JwtIssuer {
             let mut ctx = self.ctx.lock();
             ctx.resource = ResourceIndicator::split(found.resource.as_deref());
             ctx.auth_time = found.auth_time;
+            ctx.email = Some((found.email.clone(), found.email_verified_at.is_some()));
         }
         if found
             .rotated_at

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::authorize::unavailable;
 use super::login::{client_ip, see_other};
 use super::pages::{AccountPage, ConnectionView, date, form_expired, render};
-use crate::auth::{csrf, session, throttle};
-use crate::domain::Password;
+use crate::auth::{csrf, email_links, session, throttle};
+use crate::domain::{Email, Password};
 use crate::startup::AppState;
 use crate::store::{AuditEvent, StoreError, UserRecord};
 
@@ -44,6 +44,7 @@ struct Messages {
     profile_error: Option<String>,
     password_error: Option<String>,
     delete_error: Option<String>,
+    email_error: Option<String>,
 }
 
 async fn page(
@@ -80,6 +81,8 @@ async fn page(
             profile_error: messages.profile_error,
             password_error: messages.password_error,
             delete_error: messages.delete_error,
+            email_verified: user.email_verified_at.is_some(),
+            email_error: messages.email_error,
         },
         cookie.into_iter().collect(),
     )
@@ -102,6 +105,11 @@ pub async fn get(
     };
     let notice = match query.done.as_deref() {
         Some("profile") => Some("Your profile was saved."),
+        Some("email") => Some(
+            "We sent a confirmation link to the new address (and told the current one). Your \
+             address changes once you open that link.",
+        ),
+        Some("verify") => Some("We sent a new confirmation link to your address."),
         Some("password") => Some(
             "Your password was changed. You were signed out on every other device, \
              and each connected GPT will ask you to sign in again.",
@@ -182,6 +190,84 @@ pub async fn profile(
         Ok(_) => see_other("/account?done=profile"),
         Err(e) => unavailable(e),
     }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct EmailForm {
+    csrf_token: String,
+    new_email: String,
+    current_password: String,
+}
+
+/// `POST /account/email`: mails a confirmation link to the new address and a notice to the
+/// current one; the account moves when the link is opened. The current password is asked, as
+/// the address is how the account is recovered.
+pub async fn change_email(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<EmailForm>,
+) -> HttpResponse {
+    if !csrf::verify(&req, &form.csrf_token) {
+        return form_expired();
+    }
+    let user = match signed_in(&req, &state).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let refuse = |status, message: String| {
+        let messages = Messages {
+            email_error: Some(message),
+            ..Default::default()
+        };
+        page(&req, &state, &user, status, messages)
+    };
+    let new_email = match Email::parse(&form.new_email) {
+        Ok(e) => e,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()).await,
+    };
+    if new_email.as_ref() == user.email {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "That is already your address.".into(),
+        )
+        .await;
+    }
+    let outcome = match reauthenticate(
+        &req,
+        &state,
+        &user,
+        &form.current_password,
+        "email_change_failed",
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => return unavailable(e),
+    };
+    if !matches!(outcome, Reauth::Confirmed) {
+        let (status, message) = reauth_error(&outcome);
+        return with_retry_after(refuse(status, message).await, &outcome);
+    }
+    // An address another account uses gets no mail, and the answer is the same: nobody learns
+    // which addresses have accounts.
+    match state.db.user_by_email(new_email.as_ref()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            if let Err(e) =
+                email_links::send_change(&state, user.id, &user.email, new_email.as_ref()).await
+            {
+                return unavailable(e);
+            }
+        }
+        Err(e) => return unavailable(e),
+    }
+    state.audit.record(AuditEvent {
+        kind: "email_change_requested",
+        user_id: Some(user.id),
+        ..Default::default()
+    });
+    see_other("/account?done=email")
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

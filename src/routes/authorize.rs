@@ -62,6 +62,21 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         }
         Some(s) => (Some(s), false),
     };
+    // A client that admits only proven addresses: verify first, then come back here.
+    if let Some(s) = &signed_in
+        && needs_verified_email(&request.client, &s.user)
+    {
+        if oidc.no_prompt {
+            return error_redirect(
+                &request.redirect_uri,
+                "interaction_required",
+                "the user must confirm their e-mail address first",
+                request.params.get("state"),
+                &state,
+            );
+        }
+        return to_verification(&request.params);
+    }
     let plan = SignInPlan {
         login_query: query_after_login(&request.params),
         fresh_login,
@@ -69,14 +84,32 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         force_consent: oidc.force_consent,
         client_state: request.params.get("state").map(str::to_string),
     };
-    let auth_time = signed_in.as_ref().map(|s| s.authenticated_at);
+    let who = signed_in.as_ref().map(SignedIn::from);
     let solicitor = Solicitor::Authorize {
         user: signed_in.map(|s| s.user),
         db: state.db.clone(),
         query: request.params.to_query(),
         plan,
     };
-    run(&state, request, solicitor, auth_time).await
+    run(&state, request, solicitor, who).await
+}
+
+/// Whether the client admits only proven e-mail addresses and this user has not proven theirs.
+pub fn needs_verified_email(client: &ClientRecord, user: &crate::store::UserRecord) -> bool {
+    client.require_verified_email && user.email_verified_at.is_none()
+}
+
+/// The "confirm your e-mail" page, which continues this authorization afterwards.
+pub fn to_verification(params: &Params) -> HttpResponse {
+    let next = format!("/oauth/authorize?{}", params.to_query());
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    HttpResponse::SeeOther()
+        .insert_header((
+            header::LOCATION,
+            format!("/verify-email/pending?next={next}"),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
 
 /// An authorization request whose client and redirect URI have been checked.
@@ -223,12 +256,30 @@ pub async fn checked_request(
 }
 
 /// Runs oxide-auth's authorization flow and turns its answer into a response.
-/// `auth_time` is when the signed-in user entered their password, for ID tokens.
+/// What the flow needs to know of the signed-in person, for the tokens.
+pub struct SignedIn {
+    /// When they entered their password (the ID token's `auth_time`).
+    pub auth_time: i64,
+    pub email: String,
+    pub email_verified: bool,
+}
+
+impl From<&crate::store::SessionRecord> for SignedIn {
+    fn from(s: &crate::store::SessionRecord) -> Self {
+        SignedIn {
+            auth_time: s.authenticated_at,
+            email: s.user.email.clone(),
+            email_verified: s.user.email_verified_at.is_some(),
+        }
+    }
+}
+
+/// `who`: the signed-in person, once known.
 pub async fn run(
     state: &AppState,
     request: AuthRequest,
     solicitor: Solicitor,
-    auth_time: Option<i64>,
+    who: Option<SignedIn>,
 ) -> HttpResponse {
     let AuthRequest {
         client,
@@ -245,7 +296,10 @@ pub async fn run(
             }
         }
         flow.nonce = oidc.nonce;
-        flow.auth_time = auth_time;
+        if let Some(who) = who {
+            flow.auth_time = Some(who.auth_time);
+            flow.email = Some((who.email, who.email_verified));
+        }
     }
     let endpoint = OAuthEndpoint::new(state, ctx, Some(solicitor));
     let result = match AuthorizationFlow::prepare(endpoint) {

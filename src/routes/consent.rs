@@ -98,6 +98,9 @@ pub async fn post(
         Ok(None) => return to_login(&request.params.to_query()),
         Err(e) => return unavailable(e),
     };
+    if super::authorize::needs_verified_email(&request.client, &signed_in.user) {
+        return super::authorize::to_verification(&request.params);
+    }
     let allow = match form.decision.as_str() {
         "allow" => true,
         "deny" => false,
@@ -109,13 +112,14 @@ pub async fn post(
             );
         }
     };
+    let who = super::authorize::SignedIn::from(&signed_in);
     let solicitor = Solicitor::Decide {
         user: signed_in.user,
         allow,
         db: state.db.clone(),
         audit: state.audit.clone(),
     };
-    run(&state, request, solicitor, Some(signed_in.authenticated_at)).await
+    run(&state, request, solicitor, Some(who)).await
 }
 
 fn to_login(query: &str) -> HttpResponse {

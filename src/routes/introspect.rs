@@ -38,6 +38,8 @@ pub async fn post(
                 "iss": claims.iss,
                 "aud": claims.aud,
                 "jti": claims.jti,
+                "email": claims.email,
+                "email_verified": claims.email_verified,
             }),
             Err(e) => return unavailable(e),
         },
@@ -62,6 +64,11 @@ pub async fn post(
         }
         _ => json!({ "active": false }),
     };
+    let mut body = body;
+    // Claims a token does not carry are left out, not sent as null.
+    if let Some(obj) = body.as_object_mut() {
+        obj.retain(|_, v| !v.is_null());
+    }
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
     resp.json(body)

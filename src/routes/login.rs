@@ -178,7 +178,7 @@ fn authorize_param(next: &str, name: &str) -> Option<String> {
 }
 
 /// The name of the client an authorization request in `next` is for, to say who is asking.
-async fn client_name(state: &AppState, next: &str) -> Option<String> {
+pub(super) async fn client_name(state: &AppState, next: &str) -> Option<String> {
     let client_id = authorize_param(next, "client_id")?;
     state
         .db

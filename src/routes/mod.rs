@@ -13,12 +13,14 @@ mod logout;
 mod pages;
 mod portal;
 mod presented_token;
+mod recovery;
 mod register;
 mod revoke;
 mod setup;
 mod signup;
 mod token;
 mod userinfo;
+mod verification;
 mod well_known;
 
 use actix_web::http::StatusCode;
@@ -63,9 +65,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account", web::get().to(account::get))
         .route("/account/disconnect", web::post().to(account::disconnect))
         .route("/account/profile", web::post().to(account::profile))
+        .route("/account/email", web::post().to(account::change_email))
         .route("/account/password", web::post().to(account::password::post))
         .route("/account/delete", web::post().to(account::delete::post))
         .route("/", web::get().to(home::get))
+        .route("/forgot-password", web::get().to(recovery::forgot_form))
+        .route("/forgot-password", web::post().to(recovery::forgot))
+        .route("/reset-password", web::get().to(recovery::reset_form))
+        .route("/reset-password", web::post().to(recovery::reset))
+        .route("/verify-email", web::get().to(verification::verify))
+        .route(
+            "/verify-email/pending",
+            web::get().to(verification::pending),
+        )
+        .route("/verify-email/resend", web::post().to(verification::resend))
+        .route(
+            "/confirm-email",
+            web::get().to(verification::confirm_change),
+        )
         .route("/setup", web::get().to(setup::get))
         .route("/setup", web::post().to(setup::post))
         .route("/static/style.css", web::get().to(pages::stylesheet))

@@ -100,6 +100,16 @@ pub struct ConsentPage {
     pub document_host: Option<String>,
 }
 
+/// A page that tells what happened and offers one way on.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage {
+    pub title: String,
+    pub message: String,
+    pub link_href: Option<String>,
+    pub link_text: String,
+}
+
 /// What a scope lets a GPT do, in plain words for the consent page.
 pub fn scope_in_words(scope: &str) -> String {
     match scope {
@@ -132,6 +142,9 @@ pub struct AccountPage {
     pub profile_error: Option<String>,
     pub password_error: Option<String>,
     pub delete_error: Option<String>,
+    /// The address is proven (a mailed link was opened).
+    pub email_verified: bool,
+    pub email_error: Option<String>,
 }
 
 #[derive(Template)]

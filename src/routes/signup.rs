@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::authorize::unavailable;
 use super::login::NextQuery;
 use super::pages::{SignupPage, error_page, render, safe_next};
-use crate::auth::{csrf, session, throttle};
+use crate::auth::{csrf, email_links, session, throttle};
 use crate::config::SignupPolicy;
 use crate::domain::{Email, Password};
 use crate::startup::AppState;
@@ -132,6 +132,12 @@ pub async fn post(
         ip,
         ..Default::default()
     });
+    let client_name = super::login::client_name(&state, &next).await;
+    if let Err(e) =
+        email_links::send_verification(&state, id, email.as_ref(), client_name, Some(&next)).await
+    {
+        return unavailable(e);
+    }
     match session::start(&req, &state.db, id, state.config.issuer.is_https()).await {
         Ok(cookie) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, next.clone()))

@@ -50,8 +50,10 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     body.insert("sub".into(), json!(claims.sub));
     if scopes.contains(&"email") {
         body.insert("email".into(), json!(user.email));
-        // Addresses are not verified yet (no e-mail round trip): say so.
-        body.insert("email_verified".into(), json!(false));
+        body.insert(
+            "email_verified".into(),
+            json!(user.email_verified_at.is_some()),
+        );
     }
     if scopes.contains(&"profile")
         && let Some(name) = user.name

@@ -36,6 +36,8 @@ pub struct ClientRecord {
     /// After a rotation, the old secret's digest and until when it still works.
     pub previous_secret_hash: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
+    /// Only people who proved their e-mail address may sign in to this client.
+    pub require_verified_email: bool,
     pub created_at: i64,
     pub redirect_uris: Vec<String>,
     /// `Some` for a client described by a client ID metadata document (its `client_id` is the
@@ -62,7 +64,8 @@ macro_rules! client_columns {
     () => {
         "client_id, name, secret_hash, scope, audience, require_pkce, chatgpt_callbacks, \
          resources, id_token_alg, registration_token_hash, registered_auth_method, owner_id, \
-         logo_uri, policy_uri, previous_secret_hash, previous_secret_expires_at, created_at, \
+         logo_uri, policy_uri, previous_secret_hash, previous_secret_expires_at, \
+         require_verified_email, created_at, \
          metadata_document, metadata_expires_at"
     };
 }
@@ -85,6 +88,7 @@ struct ClientRow {
     policy_uri: Option<String>,
     previous_secret_hash: Option<String>,
     previous_secret_expires_at: Option<i64>,
+    require_verified_email: bool,
     created_at: i64,
     metadata_document: bool,
     metadata_expires_at: Option<i64>,
@@ -119,6 +123,7 @@ impl ClientRow {
             policy_uri: self.policy_uri,
             previous_secret_hash: self.previous_secret_hash,
             previous_secret_expires_at: self.previous_secret_expires_at,
+            require_verified_email: self.require_verified_email,
             created_at: self.created_at,
             redirect_uris,
             // A document row always has an expiry; a missing one just means "refetch".
@@ -377,6 +382,23 @@ impl Db {
             .await
             .map(|r| r.rows_affected())
         })?;
+        Ok(done == 1)
+    }
+
+    /// Whether only people with a proven e-mail address may sign in to the client.
+    pub async fn set_require_verified_email(
+        &self,
+        client_id: &str,
+        required: bool,
+    ) -> Result<bool> {
+        let done = on_db!(self, |p| sqlx::query(
+            "UPDATE clients SET require_verified_email = $2 WHERE client_id = $1"
+        )
+        .bind(client_id)
+        .bind(required)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 

@@ -17,6 +17,9 @@ pub struct CodeRecord {
     pub nonce: Option<String>,
     /// When the user last signed in with a password, for the ID token's `auth_time`.
     pub auth_time: Option<i64>,
+    /// With the `email` scope: the address and whether it is proven, for the access token.
+    pub email: Option<String>,
+    pub email_verified: bool,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -37,7 +40,8 @@ impl Db {
             sqlx::query(
             "INSERT INTO auth_codes \
              (code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, nonce, auth_time, \
-              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+              email, email_verified, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         )
         .bind(&code.code_hash)
         .bind(&code.client_id)
@@ -48,6 +52,8 @@ impl Db {
         .bind(&code.resource)
         .bind(&code.nonce)
         .bind(code.auth_time)
+        .bind(&code.email)
+        .bind(code.email_verified)
         .bind(code.created_at)
         .bind(code.expires_at)
         .execute(p)
@@ -64,7 +70,7 @@ impl Db {
             sqlx::query_as::<_, CodeRecord>(
                 "DELETE FROM auth_codes WHERE code_hash = $1 \
              RETURNING code_hash, client_id, user_id, redirect_uri, scope, pkce, resource, nonce, \
-             auth_time, created_at, expires_at",
+             auth_time, email, email_verified, created_at, expires_at",
             )
             .bind(code_hash)
             .fetch_optional(p)

@@ -12,6 +12,9 @@ pub struct RefreshLookup {
     pub resource: Option<String>,
     /// When the user signed in for the grant that started the family (OpenID Connect).
     pub auth_time: Option<i64>,
+    /// The user's address now (the `email` claim of refreshed tokens).
+    pub email: String,
+    pub email_verified_at: Option<i64>,
     pub family_revoked_at: Option<i64>,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
@@ -81,8 +84,10 @@ impl Db {
     pub async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshLookup>> {
         Ok(on_db!(self, |p| sqlx::query_as::<_, RefreshLookup>(
             "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, f.resource, \
-                    f.auth_time, f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
+                    f.auth_time, u.email, u.email_verified_at, \
+                    f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
              FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                  JOIN users u ON u.id = f.user_id \
              WHERE t.token_hash = $1"
         )
         .bind(token_hash)

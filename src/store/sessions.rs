@@ -46,7 +46,7 @@ impl Db {
         let now = super::now();
         let user = on_db!(self, |p| {
             sqlx::query_as::<_, SessionRecord>(
-            "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.is_builder, u.disabled_at, u.created_at, \
+            "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.is_builder, u.email_verified_at, u.disabled_at, u.created_at, \
                     s.created_at AS authenticated_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \

@@ -12,6 +12,8 @@ pub struct UserRecord {
     pub is_admin: bool,
     /// May use the builder portal (administrators always may).
     pub is_builder: bool,
+    /// When the person proved they receive mail at `email`.
+    pub email_verified_at: Option<i64>,
     pub disabled_at: Option<i64>,
     pub created_at: i64,
 }
@@ -51,7 +53,7 @@ impl Db {
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, created_at \
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, email_verified_at, disabled_at, created_at \
                            FROM users WHERE email = $1";
         Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .bind(email)
@@ -60,7 +62,7 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, created_at \
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, email_verified_at, disabled_at, created_at \
                            FROM users WHERE id = $1";
         Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .bind(id)
@@ -70,8 +72,8 @@ impl Db {
 
     /// Every account, without the tombstones of deleted ones.
     pub async fn list_users(&self) -> Result<Vec<UserRecord>> {
-        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, disabled_at, \
-                           created_at FROM users WHERE deleted_at IS NULL ORDER BY created_at, email";
+        const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, email_verified_at, \
+                           disabled_at, created_at FROM users WHERE deleted_at IS NULL ORDER BY created_at, email";
         Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .fetch_all(p)
             .await)?)

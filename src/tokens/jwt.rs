@@ -34,6 +34,11 @@ pub struct AccessClaims {
     pub jti: String,
     pub client_id: String,
     pub scope: String,
+    /// With the `email` scope: the user's address, and whether they proved it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
 }
 
 /// Why a presented access token is not one of ours, or no longer valid.

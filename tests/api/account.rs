@@ -196,7 +196,7 @@ crate::both_backends! {
         let here = signed_in(&app, "ada@example.com").await;
         let (status, _, page) = app.get(&here, &app.url("/account")).await;
         assert_eq!(status, StatusCode::OK);
-        for heading in [">Profile</h2>", ">Password</h2>", ">Connected GPTs</h2>", ">Delete account</h2>"] {
+        for heading in [">Profile</h2>", ">E-mail address</h2>", ">Password</h2>", ">Connected GPTs</h2>", ">Delete account</h2>"] {
             assert!(page.contains(heading), "{heading} missing: {page}");
         }
         for field in ["for=\"name\"", "for=\"current-password\"", "for=\"new-password\"", "for=\"confirm-password\"",
@@ -205,7 +205,7 @@ crate::both_backends! {
             assert!(page.contains(field), "{field} missing");
         }
         assert!(page.contains("each one will ask you to sign in again"), "the page warns before a password change");
-        assert_eq!(page.matches("name=\"csrf_token\"").count(), 4, "sign-out, profile, password and delete forms");
+        assert_eq!(page.matches("name=\"csrf_token\"").count(), 6, "sign-out, profile, resend confirmation, e-mail, password and delete forms");
         assert!(!page.contains("role=\"alert\""), "no error before any form was sent");
     }
 

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -147,6 +148,28 @@ crate::both_backends! {
         rotated.sort_by_key(|k| k["alg"].as_str().map(str::to_string));
         assert_eq!(active.iter().map(|k| &k["kid"]).collect::<Vec<_>>(), rotated.iter().map(|k| &k["kid"]).collect::<Vec<_>>());
         assert_eq!(active[0]["kid"], new["kid"]);
+    }
+
+    async fn an_operator_prints_a_reset_link_that_sets_a_new_password(app: TestApp) {
+        app.user("ada@example.com").await;
+        let out = json_out(&gptauth(&app, &["user", "reset-link", "--email", "ada@example.com", "--json"], None));
+        let link = out["link"].as_str().expect("link").replace("https://auth.example.com", &app.address);
+        assert_eq!(out["expires_in"], 1800);
+        let browser = browser();
+        let (status, _, page) = app.get(&browser, &link).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let new_password = "handed over by the operator";
+        let (status, _, _) = app.post_form(&browser, &app.url("/reset-password"), &[
+            ("csrf_token", &form_value(&page, "csrf_token")), ("token", &form_value(&page, "token")),
+            ("password", new_password), ("confirm", new_password),
+        ]).await;
+        assert_eq!(status, StatusCode::OK);
+        let client = app.client().await;
+        let cb = app.sign_in(&browser, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", new_password).await;
+        assert!(cb.param("code").is_some());
+        fails_with(&gptauth(&app, &["user", "reset-link", "--email", "nobody@example.com"], None), "nobody@example.com");
+        let strict = json_out(&gptauth(&app, &["client", "create", "--name", "S", "--redirect-uri", CHATGPT_OPENAI, "--require-verified-email", "--json"], None));
+        assert_eq!(strict["require_verified_email"], true);
     }
 
     async fn registration_tokens_are_created_listed_and_revoked(app: TestApp) {

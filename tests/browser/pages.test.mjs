@@ -86,12 +86,12 @@ test('g. keyboard only: Tab order, typing and Enter sign in and allow; every fie
     // The popup opens with the cursor in the e-mail field; Tab goes round the page and back.
     assert.equal(await activeElement(page), '#email', 'autofocus on the e-mail field');
     const order = [];
-    for (let i = 0; i < 6 && order.at(-1) !== '#email'; i++) {
+    for (let i = 0; i < 8 && order.at(-1) !== '#email'; i++) {
       await page.keyboard.press('Tab');
       order.push(await activeElement(page));
     }
     // Past the last link focus may rest on the document itself ("body") before wrapping.
-    assert.deepEqual(order.filter((f) => f !== 'body'), ['#password', 'button:Sign in', 'a:Create one', '#email'],
+    assert.deepEqual(order.filter((f) => f !== 'body'), ['#password', 'button:Sign in', '#forgot-password', 'a:Create one', '#email'],
       `Tab order (${order.join(' → ')})`);
 
     // Now sign in with the keyboard alone.
