@@ -45,11 +45,14 @@ pub enum Presented {
 /// Looks the token up. A `token_type_hint` (RFC 7009 §2.1, RFC 7662 §2.1) is not needed:
 /// access tokens are JWTs, refresh tokens 43 URL-safe characters.
 async fn identify(state: &AppState, token: &str) -> Result<Presented, StoreError> {
-    if token.split('.').count() == 3
-        && let Ok(claims) =
-            verify_access_token(&state.keys.current(), state.config.issuer.as_str(), token)
-    {
-        return Ok(Presented::Access(claims));
+    if token.split('.').count() == 3 {
+        let keys = state
+            .keys
+            .for_token(token, &state.db, state.config.access_token_ttl)
+            .await;
+        if let Ok(claims) = verify_access_token(&keys, state.config.issuer.as_str(), token) {
+            return Ok(Presented::Access(claims));
+        }
     }
     if token.len() == 43
         && let Some(found) = state.db.find_refresh(&crypto::digest(token)).await?

@@ -15,9 +15,11 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         return refuse(StatusCode::UNAUTHORIZED, "Bearer");
     };
     let invalid = "Bearer error=\"invalid_token\"";
-    let Ok(claims) =
-        verify_access_token(&state.keys.current(), state.config.issuer.as_str(), token)
-    else {
+    let keys = state
+        .keys
+        .for_token(token, &state.db, state.config.access_token_ttl)
+        .await;
+    let Ok(claims) = verify_access_token(&keys, state.config.issuer.as_str(), token) else {
         return refuse(StatusCode::UNAUTHORIZED, invalid);
     };
     match state.db.is_access_token_revoked(&claims.jti).await {

@@ -56,6 +56,9 @@ impl KeySet {
 #[derive(Clone)]
 pub struct Keys {
     current: Arc<RwLock<Arc<KeySet>>>,
+    /// When a token with an unknown `kid` last made us reload (Unix seconds): at most once a
+    /// second, so garbage `kid`s cannot turn into a database load.
+    last_kid_reload: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// A new key pair for `alg`, ready to store.
@@ -154,6 +157,7 @@ impl Keys {
         let set = Self::build(db, access_token_ttl, true).await?;
         Ok(Keys {
             current: Arc::new(RwLock::new(Arc::new(set))),
+            last_kid_reload: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         })
     }
 
@@ -193,6 +197,33 @@ impl Keys {
             self.reload(db, access_token_ttl).await?;
         }
         Ok(rotated)
+    }
+
+    /// The key set for verifying `token`: when its `kid` is not known here (another instance
+    /// rotated moments ago), the keys are reloaded first, at most once a second.
+    pub async fn for_token(&self, token: &str, db: &Db, access_token_ttl: i64) -> Arc<KeySet> {
+        use std::sync::atomic::Ordering;
+        let current = self.current();
+        let Some(kid) = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid) else {
+            return current;
+        };
+        if current.decoding.contains_key(&kid) {
+            return current;
+        }
+        let now = crate::store::now();
+        let last = self.last_kid_reload.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .last_kid_reload
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Err(e) = self.reload(db, access_token_ttl).await {
+                tracing::warn!(error = %e, "reloading keys for an unknown kid failed");
+            }
+            return self.current();
+        }
+        current
     }
 
     pub fn current(&self) -> Arc<KeySet> {
