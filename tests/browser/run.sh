@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Real-browser end-to-end tests of gptauth's pages (Debian Chromium + playwright-core): the sign-in
-# popup, the builder portal, the account page, and accessibility (axe-core, keyboard).
+# popup, the builder portal, the account page, forgotten passwords and e-mail verification with a
+# real SMTP server on loopback (aiosmtpd), and accessibility (axe-core, keyboard).
 #
 #   bash tests/browser/run.sh            # all test files
 #   bash tests/browser/run.sh popup      # only files whose name contains "popup"
 #
+# Installs what is missing: Debian's chromium (apt), node_modules from the committed
+# package-lock.json (npm ci), and aiosmtpd into tests/browser/.venv from requirements.txt
+# (remade when that file changes).
 # Env: GPTAUTH_BIN (default: $ROOT/target/debug/gptauth; build it with `cargo build`),
 #      CHROMIUM_PATH (default: /usr/bin/chromium).
 # Screenshots land in tests/browser/artifacts/. GPTAUTH_UPDATE_DOCS_SCREENSHOT=1 also rewrites
@@ -35,6 +39,26 @@ if [[ ! -x "$GPTAUTH_BIN" ]]; then
 fi
 
 cd "$HERE"
+
+# Python: aiosmtpd in a venv of its own, (re)made when requirements.txt changes.
+VENV="$HERE/.venv"
+stamp="$(sha256sum requirements.txt | cut -d' ' -f1)"
+if [[ ! -x "$VENV/bin/python" || "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$stamp" ]]; then
+  command -v python3 >/dev/null || { echo "run.sh: python3 is required (for aiosmtpd)" >&2; exit 1; }
+  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    echo "run.sh: installing Debian's python3-venv" >&2
+    SUDO=()
+    if [[ "$(id -u)" -ne 0 ]]; then SUDO=(sudo); fi
+    "${SUDO[@]}" apt-get update -qq
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  echo "run.sh: installing aiosmtpd into $VENV" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  echo "$stamp" >"$VENV/.requirements.sha256"
+fi
+
 # (Re)install when node_modules is missing or older than the lock file (a dependency was added).
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
   npm ci --no-audit --no-fund --loglevel=error

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import http from 'node:http';
 import { chromium } from 'playwright-core';
+import { startMailSink } from './mail.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const BROWSER_DIR = dirname(HERE);
@@ -72,15 +73,16 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 /**
  * Starts `gptauth serve` on a free port with a fresh database, after creating the
- * "Notes GPT" client and Ada with the CLI. Call `stop()` when done (always).
+ * "Notes GPT" client and Ada with the CLI. `env`: more environment for the server and the CLI
+ * (e.g. GPTAUTH_SMTP_URL). Call `stop()` when done (always).
  */
-export async function startServer() {
+export async function startServer({ env = {} } = {}) {
   let lastError;
   // The port is free when picked but could be taken before the server binds it: retry then.
   for (let attempt = 0; attempt < 3; attempt++) {
     const dir = await mkdtemp(join(tmpdir(), 'gptauth-browser-'));
     try {
-      return await startServerIn(dir);
+      return await startServerIn(dir, env);
     } catch (e) {
       lastError = e;
       await rm(dir, { recursive: true, force: true });
@@ -90,7 +92,7 @@ export async function startServer() {
   throw lastError;
 }
 
-async function startServerIn(dir) {
+async function startServerIn(dir, extraEnv) {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const env = {
@@ -101,6 +103,7 @@ async function startServerIn(dir) {
     GPTAUTH_BIND: `127.0.0.1:${port}`,
     RUST_LOG: 'warn',
     NO_COLOR: '1',
+    ...extraEnv,
   };
   // The CLI works on the database directly, so the data exists before the server starts.
   const client = JSON.parse(
@@ -299,23 +302,32 @@ export async function screenshot(page, name) {
  * Runs `body` with a fresh server, a fresh browser context and one intercepted page; the
  * context is closed and the server stopped whatever happens. On failure the server's log is
  * appended to the error.
+ *
+ * With `{ mail: true }` a real SMTP server (aiosmtpd, lib/mail.mjs) is started first and
+ * gptauth sends its mail there (GPTAUTH_SMTP_URL); `body` gets it as `mail`.
  */
-export async function withSetup(browser, body, contextOptions) {
-  const server = await startServer();
+export async function withSetup(browser, body, contextOptions, { mail: withMail = false } = {}) {
+  const mail = withMail ? await startMailSink() : null;
+  let server;
   let ctx;
   try {
+    server = await startServer({ env: mail ? { GPTAUTH_SMTP_URL: mail.url } : {} });
     ctx = await newContext(browser, contextOptions);
     const page = await ctx.newPage();
-    await body({ server, page, ...ctx });
+    await body({ server, page, mail, ...ctx });
   } catch (e) {
-    const log = server.log().trim();
-    if (log && e && typeof e === 'object') {
-      try { e.message += `\n--- gptauth log ---\n${log}`; } catch { /* read-only message */ }
+    const logs = [['gptauth', server?.log()], ['aiosmtpd', mail?.log()]];
+    for (const [name, text] of logs) {
+      const log = text?.trim();
+      if (log && e && typeof e === 'object') {
+        try { e.message += `\n--- ${name} log ---\n${log}`; } catch { /* read-only message */ }
+      }
     }
     throw e;
   } finally {
     await ctx?.context.close().catch(() => {});
-    await server.stop();
+    await server?.stop();
+    await mail?.stop();
   }
 }
 
