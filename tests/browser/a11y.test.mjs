@@ -7,67 +7,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import {
-  launchBrowser, withSetup, newContext, authorizeUrl, signIn, expectConsent, screenshot,
+  launchBrowser, withSetup, newContext, authorizeUrl, signIn, expectConsent,
   CALLBACK_OPENAI, EMAIL, PASSWORD,
 } from './lib/harness.mjs';
-import { axeViolations, formatViolations, tabbables, focusState } from './lib/a11y.mjs';
+import { axeViolations, checkPage, tabbables, focusState, SCHEMES } from './lib/a11y.mjs';
 
 let browser;
 before(async () => { browser = await launchBrowser(); });
 after(async () => { await browser?.close(); });
 
-const WIDTHS = [390, 1280];
-const SCHEMES = ['light', 'dark'];
 const ADMIN_EMAIL = 'root@example.com';
 const TRIP_CALLBACK = 'https://chatgpt.com/aip/g-trip/oauth/callback';
-
-/**
- * Checks the page as it is in every colour scheme and width: axe (serious and critical
- * violations are collected in `problems`), no sideways scrolling on a phone, a full-page
- * screenshot each.
- */
-async function checkPage(page, name, problems, notes) {
-  for (const colorScheme of SCHEMES) {
-    await page.emulateMedia({ colorScheme });
-    for (const width of WIDTHS) {
-      await page.setViewportSize({ width, height: width === 390 ? 844 : 800 });
-      const { failing, other } = await axeViolations(page);
-      if (failing.length > 0) {
-        problems.push(formatViolations(`${name} (${colorScheme}, ${width}px)`, failing));
-      }
-      for (const v of other) notes.add(`${name}: [${v.impact}] ${v.id}: ${v.help}`);
-      for (const p of await squeezedText(page)) problems.push(`${name} (${colorScheme}, ${width}px): ${p}`);
-      const sideways = await page.evaluate(
-        () => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-      if (sideways > 0) problems.push(`${name} (${colorScheme}, ${width}px): scrolls sideways by ${sideways}px`);
-      await screenshot(page, `page-${name}-${colorScheme}-${width}.png`);
-    }
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-  await page.setViewportSize({ width: 1280, height: 800 });
-}
-
-/**
- * Runs of text squeezed into a column a few characters wide (e.g. text and <code> made
- * separate flex items): a text node of 24 characters or more laid out narrower than 64px.
- */
-function squeezedText(page) {
-  return page.evaluate(() => {
-    const found = [];
-    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const text = node.textContent.trim();
-      if (text.length < 24) continue;
-      const range = document.createRange();
-      range.selectNodeContents(node);
-      const box = range.getBoundingClientRect();
-      if (box.width > 0 && box.width < 64) {
-        found.push(`"${text.slice(0, 40)}" is squeezed into ${box.width.toFixed(0)}px`);
-      }
-    }
-    return found;
-  });
-}
 
 /** The token endpoint with client_secret_post. */
 async function token(server, params) {

@@ -1,11 +1,17 @@
-// Accessibility checks for the browser suite: axe-core run inside the page, and a keyboard
-// walk that checks Tab order and visible focus.
+// Accessibility checks for the browser suite: axe-core run inside the page, a whole-page check
+// (axe in light and dark at a phone's and a desktop's width, squeezed text, sideways scrolling,
+// screenshots), and a keyboard walk that checks Tab order and visible focus.
 
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { screenshot } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 let axeSource;
+
+/** The widths (a phone's, a desktop's) and colour schemes every page is checked in. */
+export const WIDTHS = [390, 1280];
+export const SCHEMES = ['light', 'dark'];
 
 /** Impacts that fail a page. */
 export const FAILING_IMPACTS = new Set(['serious', 'critical']);
@@ -39,6 +45,55 @@ export function formatViolations(label, violations) {
     }
   }
   return lines.join('\n');
+}
+
+/**
+ * Checks the page as it is in every colour scheme and width: axe (serious and critical
+ * violations are collected in `problems`, an array of strings; moderate and minor ones in
+ * `notes`, a Set), no squeezed text, no sideways scrolling on a phone, a full-page screenshot
+ * each (artifacts/page-NAME-SCHEME-WIDTH.png). The context must be made with `bypassCSP: true`.
+ */
+export async function checkPage(page, name, problems, notes) {
+  for (const colorScheme of SCHEMES) {
+    await page.emulateMedia({ colorScheme });
+    for (const width of WIDTHS) {
+      await page.setViewportSize({ width, height: width === 390 ? 844 : 800 });
+      const { failing, other } = await axeViolations(page);
+      if (failing.length > 0) {
+        problems.push(formatViolations(`${name} (${colorScheme}, ${width}px)`, failing));
+      }
+      for (const v of other) notes.add(`${name}: [${v.impact}] ${v.id}: ${v.help}`);
+      for (const p of await squeezedText(page)) problems.push(`${name} (${colorScheme}, ${width}px): ${p}`);
+      const sideways = await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      if (sideways > 0) problems.push(`${name} (${colorScheme}, ${width}px): scrolls sideways by ${sideways}px`);
+      await screenshot(page, `page-${name}-${colorScheme}-${width}.png`);
+    }
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+/**
+ * Runs of text squeezed into a column a few characters wide (e.g. text and <code> made
+ * separate flex items): a text node of 24 characters or more laid out narrower than 64px.
+ */
+function squeezedText(page) {
+  return page.evaluate(() => {
+    const found = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.textContent.trim();
+      if (text.length < 24) continue;
+      const range = document.createRange();
+      range.selectNodeContents(node);
+      const box = range.getBoundingClientRect();
+      if (box.width > 0 && box.width < 64) {
+        found.push(`"${text.slice(0, 40)}" is squeezed into ${box.width.toFixed(0)}px`);
+      }
+    }
+    return found;
+  });
 }
 
 /**
