@@ -49,6 +49,13 @@ pub enum Command {
     /// Manage initial access tokens for dynamic registration (`GPTAUTH_REGISTRATION=token`).
     #[command(subcommand)]
     RegistrationToken(registration_tokens::RegistrationTokenCommand),
+    /// Copy an SQLite database to PATH while the server runs (restore: stop the server and
+    /// put the copy in place). For Postgres, use pg_dump.
+    Backup {
+        path: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the security audit trail (sign-ins, consents, tokens, reuse, rotations).
     Audit {
         /// Only events since then: a duration back from now (`24h`, `7d`, `30m`), Unix seconds,
@@ -228,6 +235,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(&db, cmd).await,
         Command::RegistrationToken(cmd) => registration_tokens::run(&db, &config, cmd).await,
         Command::Audit { since, json } => audit(&db, since.as_deref(), json).await,
+        Command::Backup { path, json } => backup(&db, &path, json).await,
     };
     db.close().await;
     result
@@ -668,6 +676,25 @@ async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn backup(db: &Db, path: &str, json: bool) -> anyhow::Result<()> {
+    if std::path::Path::new(path).exists() {
+        bail!("{path} exists already; choose a new file");
+    }
+    match db.backup_sqlite(path).await {
+        Some(result) => result.with_context(|| format!("backing up to {path}"))?,
+        None => bail!(
+            "this is a Postgres database: back it up with pg_dump (see the README, \"Backups\")"
+        ),
+    }
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if json {
+        print_json(&json!({ "path": path, "bytes": bytes }));
+    } else {
+        println!("backed up to {path} ({bytes} bytes)");
+    }
+    Ok(())
 }
 
 /// The fixed callbacks of AI clients that connect to authorization servers on their own.

@@ -36,6 +36,8 @@ pub struct Config {
     /// client ID make this server send requests to its own loopback interface.
     pub client_metadata_allow_insecure_loopback: bool,
     pub log_filter: String,
+    /// `GPTAUTH_LOG_FORMAT=json`: structured logs, one JSON object per line.
+    pub log_json: bool,
 }
 
 /// Whether clients may register themselves at `/oauth/register` (RFC 7591).
@@ -223,10 +225,13 @@ impl Config {
             "GPTAUTH_MAIL_FROM",
             &format!(
                 "gptauth <no-reply@{}>",
+                // A domain of the issuer; an IP address or a bare name makes no valid sender.
                 Url::parse(issuer.as_str())
                     .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .filter(|h| h.contains('.'))
+                    .and_then(|u| match u.host() {
+                        Some(url::Host::Domain(d)) if d.contains('.') => Some(d.to_string()),
+                        _ => None,
+                    })
                     .unwrap_or_else(|| "localhost.localdomain".into())
             ),
         );
@@ -238,6 +243,19 @@ impl Config {
                 ),
             });
         }
+        let log_json = match text("GPTAUTH_LOG_FORMAT", "text")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(ConfigError {
+                    var: "GPTAUTH_LOG_FORMAT",
+                    message: format!("must be text or json, got {other:?}"),
+                });
+            }
+        };
         let mut resources = Vec::new();
         for raw in get("GPTAUTH_RESOURCES")
             .unwrap_or_default()
@@ -283,6 +301,7 @@ impl Config {
             mail_from,
             client_metadata_allow_insecure_loopback,
             log_filter: text("RUST_LOG", "info"),
+            log_json,
         })
     }
 }

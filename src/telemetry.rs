@@ -11,14 +11,28 @@ use tracing_actix_web::{RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls (tests start many apps) do nothing.
-pub fn init(filter: &str) {
+/// `json`: one JSON object per line, with the request span's fields (request id, method,
+/// path), for log collectors.
+pub fn init(filter: &str, json: bool) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(true)
-        .try_init();
+        .with_target(true);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
+
+/// The id a request is logged under (see `RequestSpan`).
+#[derive(Clone)]
+struct EffectiveRequestId(String);
 
 /// The request span records the path only: query strings carry `state`, redirect URIs and
 /// other values that do not belong in logs.
@@ -26,11 +40,29 @@ pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        // A proxy's or client's own `x-request-id` is kept, so one id follows the request
+        // through every system; a missing or odd one is replaced by ours.
         let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map(ToString::to_string)
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|id| {
+                (1..=64).contains(&id.len())
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            })
+            .map(str::to_string)
+            .or_else(|| {
+                request
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(ToString::to_string)
+            })
             .unwrap_or_default();
+        request
+            .extensions_mut()
+            .insert(EffectiveRequestId(request_id.clone()));
         tracing::info_span!(
             "request",
             request_id = %request_id,
@@ -60,7 +92,10 @@ pub async fn echo_request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    let id = req
+        .extensions()
+        .get::<EffectiveRequestId>()
+        .map(|id| id.0.clone());
     let mut resp = next.call(req).await?;
     if let Some(value) = id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         resp.headers_mut()

@@ -85,6 +85,8 @@ impl Mailer {
             }
             Transport::Smtp(transport) => {
                 let email = lettre::Message::builder()
+                    // Receiving servers (Gmail among them) penalise mail without one.
+                    .message_id(None)
                     .from(self.from.clone())
                     .to(mailbox)
                     .subject(&message.subject)

@@ -127,6 +127,22 @@ impl Db {
         }
     }
 
+    /// A consistent copy of an SQLite database at `path`, taken while the server runs
+    /// (`VACUUM INTO`). `None` for Postgres, which has its own tools (`pg_dump`).
+    pub async fn backup_sqlite(&self, path: &str) -> Option<Result<()>> {
+        match self {
+            Db::Sqlite(p) => Some(
+                sqlx::query("VACUUM INTO $1")
+                    .bind(path)
+                    .execute(p)
+                    .await
+                    .map(|_| ())
+                    .map_err(StoreError::from),
+            ),
+            Db::Postgres(_) => None,
+        }
+    }
+
     /// Readiness: one round trip.
     pub async fn ping(&self) -> Result<()> {
         on_db!(self, |p| sqlx::query("SELECT 1")

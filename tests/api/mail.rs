@@ -257,6 +257,7 @@ with_mail! {
         let message = mail.wait_for("ada@example.com", 1).await;
         assert_eq!(message.subject(), "Confirm your e-mail address");
         assert!(message.data.contains("Content-Type: text/html"), "a text and an HTML part");
+        assert!(message.data.lines().any(|l| l.starts_with("Message-ID: <")), "{}", message.data);
         let link = message.link(&app);
         assert!(link.contains("/verify-email?token="), "{link}");
         let client = app.client().await;

@@ -12,6 +12,7 @@ mod instances;
 mod mail;
 mod notes_example;
 mod oidc;
+mod operations;
 mod pages;
 mod pkce;
 mod portal;
