@@ -1,7 +1,11 @@
 //! The audit trail: security events written to the database by a background task, so that
 //! recording one never adds a round trip to the request that caused it.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
 
 use crate::store::{AuditEvent, Db};
 
@@ -11,11 +15,12 @@ const BACKLOG: usize = 10_000;
 #[derive(Clone)]
 pub struct Audit {
     tx: mpsc::Sender<(i64, AuditEvent)>,
+    metrics: Arc<Metrics>,
 }
 
 impl Audit {
     /// Starts the writer on the current runtime.
-    pub fn start(db: Db) -> Self {
+    pub fn start(db: Db, metrics: Arc<Metrics>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(i64, AuditEvent)>(BACKLOG);
         tokio::spawn(async move {
             while let Some((at, event)) = rx.recv().await {
@@ -24,10 +29,11 @@ impl Audit {
                 }
             }
         });
-        Audit { tx }
+        Audit { tx, metrics }
     }
 
     pub fn record(&self, event: AuditEvent) {
+        self.metrics.observe_event(event.kind);
         tracing::info!(
             target: "audit",
             kind = event.kind,

@@ -38,6 +38,8 @@ pub struct Config {
     pub log_filter: String,
     /// `GPTAUTH_LOG_FORMAT=json`: structured logs, one JSON object per line.
     pub log_json: bool,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+    pub metrics_token: Option<String>,
 }
 
 /// Whether clients may register themselves at `/oauth/register` (RFC 7591).
@@ -302,6 +304,7 @@ impl Config {
             client_metadata_allow_insecure_loopback,
             log_filter: text("RUST_LOG", "info"),
             log_json,
+            metrics_token: get("GPTAUTH_METRICS_TOKEN").filter(|t| !t.trim().is_empty()),
         })
     }
 }

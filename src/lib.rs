@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod mail;
+pub mod metrics;
 pub mod oauth;
 pub mod routes;
 pub mod startup;

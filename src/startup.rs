@@ -27,6 +27,7 @@ pub struct AppState {
     /// Clients named by a client ID metadata document URL.
     pub client_metadata: ClientMetadata,
     pub mailer: crate::mail::Mailer,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A bound, not yet running server.
@@ -94,12 +95,14 @@ impl Application {
             );
         }
         let db_for_audit = db.clone();
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let state = Arc::new(AppState {
             config,
             db,
             keys,
             hasher: PasswordHasher::default(),
-            audit: Audit::start(db_for_audit),
+            audit: Audit::start(db_for_audit, metrics.clone()),
+            metrics,
             client_metadata,
             mailer,
         });
@@ -271,6 +274,7 @@ fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
             .wrap(headers)
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(crate::telemetry::echo_request_id))
+            .wrap(from_fn(crate::telemetry::count_request))
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))

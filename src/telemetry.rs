@@ -86,6 +86,26 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// Counts the request for `/metrics`, by its route pattern.
+pub async fn count_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = std::time::Instant::now();
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::startup::AppState>>()
+        .map(|s| s.metrics.clone());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let resp = next.call(req).await?;
+    if let Some(metrics) = metrics {
+        metrics.observe_request(&route, &method, resp.status().as_u16(), started.elapsed());
+    }
+    Ok(resp)
+}
+
 /// Echoes the request id in an `x-request-id` response header, so a user's report can be
 /// matched with the logs.
 pub async fn echo_request_id(

@@ -19,3 +19,23 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
     }
 }
+
+/// `GET /metrics` (Prometheus). With `GPTAUTH_METRICS_TOKEN` set, only for that bearer token.
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(expected) = &state.config.metrics_token {
+        let given = super::bearer::bearer_token(&req).unwrap_or_default();
+        if !crate::crypto::constant_time_eq(
+            crate::crypto::digest(given).as_bytes(),
+            crate::crypto::digest(expected).as_bytes(),
+        ) {
+            return super::bearer::refuse(actix_web::http::StatusCode::UNAUTHORIZED, "Bearer");
+        }
+    }
+    HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.render(state.db.pool_stats()))
+}

@@ -30,6 +30,7 @@ use actix_web::{HttpResponse, web};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
         .route(
             "/.well-known/oauth-authorization-server",
             web::get().to(well_known::metadata),

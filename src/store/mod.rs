@@ -143,6 +143,11 @@ impl Db {
         }
     }
 
+    /// Connections open, and idle among them.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        on_db!(self, |p| (p.size(), p.num_idle()))
+    }
+
     /// Readiness: one round trip.
     pub async fn ping(&self) -> Result<()> {
         on_db!(self, |p| sqlx::query("SELECT 1")

@@ -171,3 +171,77 @@ crate::both_backends! {
         assert!(!again.status.success(), "an existing file is never overwritten");
     }
 }
+
+fn metric(text: &str, line_start: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {line_start} in:\n{text}"))
+}
+
+crate::both_backends! {
+    async fn metrics_count_requests_tokens_and_security_events(app: TestApp) {
+        let client = app.client().await;
+        app.user("ada@example.com").await;
+        let tokens = app.tokens_for(&client, "ada@example.com").await;
+        let (status, _) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
+        assert_eq!(status, StatusCode::OK);
+        let wrong = TestClient { id: client.id.clone(), secret: "wrong".into() };
+        let (status, _) = app.refresh(&wrong, true, "whatever").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = app.get(&browser(), &app.url("/portal/clients/some-client-id")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "to the login page");
+        let text = reqwest::get(app.url("/metrics")).await.expect("get").text().await.expect("body");
+        assert_eq!(metric(&text, "gptauth_tokens_issued_authorization_code_total "), 1);
+        assert_eq!(metric(&text, "gptauth_tokens_issued_refresh_token_total "), 1);
+        assert_eq!(metric(&text, "gptauth_client_auth_failures_total "), 1);
+        assert_eq!(metric(&text, "gptauth_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"200\"}"), 2);
+        assert_eq!(metric(&text, "gptauth_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"401\"}"), 1);
+        assert!(metric(&text, "gptauth_http_request_duration_seconds_count{route=\"/oauth/token\"}") >= 3);
+        assert!(text.contains("route=\"/portal/clients/{id}\""), "routes by pattern");
+        assert!(!text.contains("some-client-id"), "no identifiers in label values");
+        assert!(metric(&text, "gptauth_db_pool_connections{state=\"open\"}") >= 1);
+    }
+}
+
+#[tokio::test]
+async fn a_metrics_token_keeps_metrics_private() {
+    let app = spawn_app(
+        Backend::Sqlite,
+        &[("GPTAUTH_METRICS_TOKEN", "s3cret-scrape")],
+    )
+    .await
+    .expect("app");
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        http.get(app.url("/metrics"))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let ok = http
+        .get(app.url("/metrics"))
+        .bearer_auth("s3cret-scrape")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(
+        ok.text()
+            .await
+            .expect("body")
+            .contains("gptauth_http_requests_total")
+    );
+}
