@@ -60,3 +60,6 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod proptests;

@@ -206,3 +206,6 @@ mod tests {
         assert!(err.downcast_ref::<NonPublicHost>().is_some(), "{err}");
     }
 }
+
+#[cfg(test)]
+mod proptests;
