@@ -752,22 +752,24 @@ proptest! {
 
     /// Resources are stored joined by spaces and split again: a parsed resource must survive.
     #[test]
-    #[ignore = "bug: ResourceIndicator::parse keeps text with spaces (the URL parser trims outer spaces and control characters and percent-encodes inner spaces), so split(join(…)) changes it: minimal \" https://example.com\" comes back without its space; \"https://a.b/ https://c.d/\" comes back as two resources"]
-    fn resource_indicators_survive_join_and_split(raws in prop::collection::vec(any_input(), 1..4)) {
+    fn resource_indicators_survive_join_and_split(raws in prop::collection::vec(prop_oneof![
+        any_input(),
+        "https://[a-z]{1,8}\\.example(/[a-z%]{0,6}){0,2}",
+        "[ \t]?https://[a-z]{1,8}\\.example(/[a-z \t]{0,6}){0,2}[ \t]?",
+    ], 1..4)) {
         let resources: Vec<String> = raws
             .iter()
             .filter_map(|r| ResourceIndicator::parse(r).ok())
             .map(|r| r.to_string())
             .collect();
-        prop_assume!(!resources.is_empty());
         let joined = ResourceIndicator::join(&resources);
+        prop_assert_eq!(joined.is_none(), resources.is_empty());
         prop_assert_eq!(ResourceIndicator::split(joined.as_deref()), resources);
     }
 
     /// What is fetched is what was sent: the URL parser must not rewrite the path (the
     /// documented reason for refusing dot segments and whitespace).
     #[test]
-    #[ignore = "bug: ClientMetadataUrl checks the text but fetches what the (WHATWG) URL parser makes of it, which skips extra slashes after https: and reads `\\` as `/`: minimal \"https:///example.com/\" (no host in the text) fetches https://example.com/; \"https://app.example/a\\..\\client.json\" passes the dot-segment check and fetches https://app.example/client.json"]
     fn client_metadata_url_path_is_fetched_as_sent(raw in prop_oneof![
         any_input(),
         (
@@ -1002,7 +1004,6 @@ proptest! {
 
     /// RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were omitted".
     #[test]
-    #[ignore = "bug: an empty max_age is refused (\"max_age must be a non-negative integer\") instead of being treated as omitted (RFC 6749 §3.1); nonce, login_hint and id_token_hint are; minimal: the query \"max_age=\""]
     fn oidc_empty_parameters_are_omitted(input in oidc_input()) {
         check_oidc(&input, true)?;
     }

@@ -20,7 +20,10 @@ pub fn lifetime(cache_control: Option<&str>) -> i64 {
         }
         if name.eq_ignore_ascii_case("max-age") {
             // A malformed max-age is treated as stale (RFC 9111 §4.2.1).
-            max_age = Some(value.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+            // With several, the first counts (RFC 9111 §4.2.1).
+            if max_age.is_none() {
+                max_age = Some(value.and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+            }
         }
     }
     max_age

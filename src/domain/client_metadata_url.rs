@@ -76,6 +76,18 @@ impl ClientMetadataUrl {
                 "{raw:?}: a client ID URL must not contain . or .. path segments"
             )));
         }
+        // What is fetched must be what was sent: the parser reads `\` as `/` and skips extra
+        // slashes before the host, so the host must be in the text and the path must come
+        // out of the parser unchanged.
+        let parsed_path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        if rest.starts_with('/') || raw.contains('\\') || parsed_path != path_and_query {
+            return Err(ParseError(format!(
+                "{raw:?}: a client ID URL must name its host and be fetchable exactly as written"
+            )));
+        }
         Ok(ClientMetadataUrl {
             raw: raw.to_string(),
             url,

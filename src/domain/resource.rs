@@ -16,6 +16,13 @@ impl ResourceIndicator {
                 "a resource is an absolute URI of at most 2000 characters".into(),
             ));
         }
+        // Spaces separate stored resources, and the URL parser would trim or encode them: a
+        // resource with any is not one.
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ParseError(format!(
+                "{raw:?}: a resource has no spaces or control characters"
+            )));
+        }
         let url =
             Url::parse(raw).map_err(|_| ParseError(format!("{raw:?} is not an absolute URI")))?;
         if url.fragment().is_some() || raw.contains('#') {

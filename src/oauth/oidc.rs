@@ -59,7 +59,7 @@ impl OidcRequest {
                 "prompt=none cannot be combined with other values",
             ));
         }
-        if let Some(raw) = params.get("max_age") {
+        if let Some(raw) = params.non_empty("max_age") {
             let age = raw
                 .parse::<i64>()
                 .ok()
