@@ -36,6 +36,43 @@ pub enum ParamError {
     TooLong(String),
 }
 
+/// One `application/x-www-form-urlencoded` name or value: `+` is a space, `%XX` a byte, and
+/// the bytes must be UTF-8 (`None` otherwise; the `url` crate would put U+FFFD in silently).
+pub fn form_decode(raw: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let byte = raw
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match byte {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    // A `%` not followed by two hex digits stands for itself (WHATWG).
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Longest accepted parameter value; `state`, URIs and tokens are far shorter.
 pub const MAX_VALUE_LEN: usize = 4096;
 
@@ -47,16 +84,18 @@ impl Params {
         }
         // Bad UTF-8 after percent-decoding is refused rather than replaced.
         let mut pairs = Vec::new();
-        for (k, v) in url::form_urlencoded::parse(raw) {
-            if matches!(k, Cow::Owned(ref s) if s.contains('\u{FFFD}'))
-                || matches!(v, Cow::Owned(ref s) if s.contains('\u{FFFD}'))
-            {
+        for pair in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (k, v) = match pair.iter().position(|b| *b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let (Some(k), Some(v)) = (form_decode(k), form_decode(v)) else {
                 return Err(ParamError::Malformed);
-            }
+            };
             if v.len() > MAX_VALUE_LEN || k.len() > 128 {
                 return Err(ParamError::TooLong(k.chars().take(64).collect()));
             }
-            pairs.push((k.into_owned(), v.into_owned()));
+            pairs.push((k, v));
         }
         let mut seen = std::collections::HashSet::new();
         for (k, _) in &pairs {

@@ -192,12 +192,7 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     let decoded = STANDARD.decode(encoded.trim()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape = |s: &str| -> Option<String> {
-        let bytes: Vec<u8> = url::form_urlencoded::parse(format!("x={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned().into_bytes())?;
-        String::from_utf8(bytes).ok()
-    };
+    let unescape = |s: &str| -> Option<String> { crate::oauth::request::form_decode(s.as_bytes()) };
     let id = unescape(id)?;
     if id.is_empty() {
         return None;
