@@ -353,7 +353,10 @@ async fn crash_under_load(backend: Backend) {
         w.await.expect("worker");
     }
     let done = refreshes.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(done >= 30, "the crash came under load ({done} refreshes before it)");
+    assert!(
+        done >= 30,
+        "the crash came under load ({done} refreshes before it)"
+    );
     let mut server = serve(&database_url, port).await;
     let received = received.lock().expect("received").clone();
     assert_eq!(received.len(), 6);
