@@ -402,3 +402,63 @@ async fn a_crash_under_load_loses_nothing_a_client_received_sqlite() {
 async fn a_crash_under_load_loses_nothing_a_client_received_postgres() {
     crash_under_load(Backend::Postgres).await;
 }
+
+/// Soak: 64 virtual users, each signed in once, repeat the ChatGPT cycle (authorize → code →
+/// token → refresh) for `GPTAUTH_SOAK_SECONDS` (default 60) against Postgres. No request may
+/// fail, and the database must hold exactly what the clients were given. Run by `.ci/run`
+/// (`cargo test --test api -- --ignored soak`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "takes a minute; .ci/run runs it"]
+async fn soak_64_users_full_cycle_against_postgres() {
+    let seconds: u64 = std::env::var("GPTAUTH_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let Some(app) = spawn_app(Backend::Postgres, &[]).await else {
+        return;
+    };
+    let app = std::sync::Arc::new(app);
+    let client = std::sync::Arc::new(app.client().await);
+    let users = 64;
+    for i in 0..users {
+        app.user(&format!("user{i}@example.com")).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut workers = Vec::new();
+    for i in 0..users {
+        let (app, client) = (app.clone(), client.clone());
+        workers.push(tokio::spawn(async move {
+            let browser = browser();
+            let email = format!("user{i}@example.com");
+            let authorize = app.authorize_url(&client, CHATGPT_OPENAI, "s", None);
+            let (mut exchanges, mut refreshes) = (0u64, 0u64);
+            // The first round signs in and consents; later ones reuse the session and consent.
+            while Instant::now() < deadline {
+                let cb = app.sign_in(&browser, &authorize, &email, PASSWORD).await;
+                let (status, tokens) = app.exchange_code(&client, exchanges % 2 == 0, &cb.code(), CHATGPT_OPENAI).await;
+                assert_eq!(status, StatusCode::OK, "exchange: {tokens}");
+                exchanges += 1;
+                let (status, refreshed) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
+                assert_eq!(status, StatusCode::OK, "refresh: {refreshed}");
+                refreshes += 1;
+            }
+            (exchanges, refreshes)
+        }));
+    }
+    let (mut exchanges, mut refreshes) = (0u64, 0u64);
+    for w in workers {
+        let (e, r) = w.await.expect("a virtual user failed");
+        exchanges += e;
+        refreshes += r;
+    }
+    eprintln!("soak: {users} users, {seconds} s: {exchanges} code exchanges, {refreshes} refreshes, 0 errors");
+    assert!(exchanges >= users as u64);
+    let gptauth::store::Db::Postgres(pool) = &app.db else {
+        unreachable!("postgres")
+    };
+    let families: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE client_id = $1")
+        .bind(&client.id).fetch_one(pool).await.expect("families");
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE f.client_id = $1")
+        .bind(&client.id).fetch_one(pool).await.expect("tokens");
+    let codes_left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_codes").fetch_one(pool).await.expect("codes");
+    assert_eq!(families as u64, exchanges, "one family per code exchanged");
+    assert_eq!(tokens as u64, exchanges + refreshes, "one refresh token per exchange and per refresh");
+    assert_eq!(codes_left, 0, "every code issued was redeemed exactly once");
+}
