@@ -410,7 +410,10 @@ async fn a_crash_under_load_loses_nothing_a_client_received_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "takes a minute; .ci/run runs it"]
 async fn soak_64_users_full_cycle_against_postgres() {
-    let seconds: u64 = std::env::var("GPTAUTH_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let seconds: u64 = std::env::var("GPTAUTH_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let Some(app) = spawn_app(Backend::Postgres, &[]).await else {
         return;
     };
@@ -432,10 +435,14 @@ async fn soak_64_users_full_cycle_against_postgres() {
             // The first round signs in and consents; later ones reuse the session and consent.
             while Instant::now() < deadline {
                 let cb = app.sign_in(&browser, &authorize, &email, PASSWORD).await;
-                let (status, tokens) = app.exchange_code(&client, exchanges % 2 == 0, &cb.code(), CHATGPT_OPENAI).await;
+                let (status, tokens) = app
+                    .exchange_code(&client, exchanges % 2 == 0, &cb.code(), CHATGPT_OPENAI)
+                    .await;
                 assert_eq!(status, StatusCode::OK, "exchange: {tokens}");
                 exchanges += 1;
-                let (status, refreshed) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
+                let (status, refreshed) = app
+                    .refresh(&client, true, tokens["refresh_token"].as_str().expect("rt"))
+                    .await;
                 assert_eq!(status, StatusCode::OK, "refresh: {refreshed}");
                 refreshes += 1;
             }
@@ -448,17 +455,148 @@ async fn soak_64_users_full_cycle_against_postgres() {
         exchanges += e;
         refreshes += r;
     }
-    eprintln!("soak: {users} users, {seconds} s: {exchanges} code exchanges, {refreshes} refreshes, 0 errors");
+    eprintln!(
+        "soak: {users} users, {seconds} s: {exchanges} code exchanges, {refreshes} refreshes, 0 errors"
+    );
     assert!(exchanges >= users as u64);
     let gptauth::store::Db::Postgres(pool) = &app.db else {
         unreachable!("postgres")
     };
-    let families: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE client_id = $1")
-        .bind(&client.id).fetch_one(pool).await.expect("families");
+    let families: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE client_id = $1")
+            .bind(&client.id)
+            .fetch_one(pool)
+            .await
+            .expect("families");
     let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE f.client_id = $1")
         .bind(&client.id).fetch_one(pool).await.expect("tokens");
-    let codes_left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_codes").fetch_one(pool).await.expect("codes");
+    let codes_left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_codes")
+        .fetch_one(pool)
+        .await
+        .expect("codes");
     assert_eq!(families as u64, exchanges, "one family per code exchanged");
-    assert_eq!(tokens as u64, exchanges + refreshes, "one refresh token per exchange and per refresh");
+    assert_eq!(
+        tokens as u64,
+        exchanges + refreshes,
+        "one refresh token per exchange and per refresh"
+    );
     assert_eq!(codes_left, 0, "every code issued was redeemed exactly once");
+}
+
+/// A TCP proxy in front of Postgres that can cut every connection and refuse new ones, to
+/// stage a database outage without stopping the Postgres other tests use.
+struct CuttableProxy {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pipes: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl CuttableProxy {
+    async fn start(target: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let pipes: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> =
+            Default::default();
+        let (is_down, kept) = (down.clone(), pipes.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                kept.lock().expect("pipes").push(pipe.abort_handle());
+            }
+        });
+        CuttableProxy { port, down, pipes }
+    }
+
+    fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for pipe in self.pipes.lock().expect("pipes").drain(..) {
+            pipe.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_answers_503_fast_and_service_recovers_without_a_restart() {
+    let Some(database_url) = fresh_database(Backend::Postgres).await else {
+        return;
+    };
+    let mut url = url::Url::parse(&database_url).expect("url");
+    let target = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = CuttableProxy::start(target).await;
+    url.set_port(Some(proxy.port)).expect("port");
+    let app = spawn_app_on(Backend::Postgres, url.as_str(), &[]).await;
+    let client = app.client().await;
+    app.user("ada@example.com").await;
+    let tokens = app.tokens_for(&client, "ada@example.com").await;
+    let refresh = tokens["refresh_token"].as_str().expect("rt").to_string();
+
+    proxy.cut();
+    let started = Instant::now();
+    let (status, body) = app.refresh(&client, true, &refresh).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("temporarily_unavailable")
+        ),
+        "{body}"
+    );
+    assert!(took < Duration::from_secs(10), "failed fast: {took:?}");
+    let ready = reqwest::get(app.url("/readyz")).await.expect("readyz");
+    assert_eq!(
+        ready.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readiness reports the outage"
+    );
+    let (status, _, page) = app
+        .get(
+            &browser(),
+            &app.authorize_url(&client, CHATGPT_OPENAI, "s", None),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the popup says so: {page}"
+    );
+
+    proxy.restore();
+    let back = Instant::now();
+    while reqwest::get(app.url("/readyz"))
+        .await
+        .expect("readyz")
+        .status()
+        != StatusCode::OK
+    {
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "the service did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The refresh that failed changed nothing: the same token works now.
+    let (status, body) = app.refresh(&client, true, &refresh).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.tokens_for(&client, "ada@example.com").await;
 }
