@@ -12,8 +12,9 @@ use crate::domain::ClientRef;
 use crate::oauth::Params;
 use crate::store::{ClientRecord, Db};
 
-/// RFC 6749 §5.2 error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// RFC 6749 §5.2 error codes (serialized as `code()`, for the OpenAPI document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenError {
     InvalidRequest,
     /// 401 with `WWW-Authenticate`.
@@ -222,6 +223,23 @@ mod tests {
             parse_basic(&basic("a%3Ab:x%2By")),
             Some(("a:b".into(), "x+y".into()))
         );
+    }
+
+    #[test]
+    fn error_codes_serialize_as_their_rfc_names() {
+        use super::TokenError::*;
+        for e in [
+            InvalidRequest,
+            InvalidClient,
+            InvalidGrant,
+            UnsupportedGrantType,
+            InvalidScope,
+            InvalidTarget,
+            TemporarilyUnavailable,
+            ServerError,
+        ] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.code());
+        }
     }
 
     #[test]

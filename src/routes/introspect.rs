@@ -3,11 +3,28 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::api::{IntrospectionResponse, OAuthError, TokenQuery};
 use super::client_auth::{TokenError, no_store};
 use super::presented_token::{Presented, token_request};
 use super::revoke::unavailable;
 use crate::startup::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    operation_id = "introspect",
+    tag = "oauth",
+    summary = "Introspect a token (RFC 7662); confidential clients only",
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
+    security(("client_secret_basic" = []), ()),
+    responses(
+        (status = 200, description = "The token's state; `{\"active\": false}` for anything not active", body = IntrospectionResponse),
+        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request` (unreadable or misplaced parameters, a body that is not a form, a missing `token`)", body = OAuthError),
+        (status = 401, description = "`invalid_client`: missing, malformed or wrong client credentials, or a public client", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"gptauth\"`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be reached", body = OAuthError),
+    )
+)]
 #[tracing::instrument(name = "introspect", skip_all, fields(client_id))]
 pub async fn post(
     req: HttpRequest,

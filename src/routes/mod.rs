@@ -1,6 +1,7 @@
 //! The HTTP edge: thin handlers that parse, call one function, and map the result.
 
 mod account;
+mod api;
 mod authorize;
 mod bearer;
 mod client_auth;
@@ -10,6 +11,7 @@ mod home;
 mod introspect;
 mod login;
 mod logout;
+mod openapi;
 mod pages;
 mod portal;
 mod presented_token;
@@ -37,9 +39,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/.well-known/openid-configuration",
-            web::get().to(well_known::metadata),
+            web::get().to(well_known::openid_configuration),
         )
         .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
+        .route("/openapi.json", web::get().to(openapi::document))
         .route("/oauth/authorize", web::get().to(authorize::get))
         .route("/oauth/token", web::post().to(token::post))
         .route("/oauth/revoke", web::post().to(revoke::post))

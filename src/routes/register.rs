@@ -8,6 +8,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::api::{ClientInformation, ClientMetadataRequest, RegistrationError};
 use super::bearer::{bearer_token, refuse as challenge};
 use crate::config::RegistrationPolicy;
 use crate::crypto;
@@ -215,6 +216,23 @@ fn created(body: Value) -> HttpResponse {
 }
 
 /// `POST /oauth/register`.
+#[utoipa::path(
+    post,
+    path = "/oauth/register",
+    operation_id = "register",
+    tag = "registration",
+    summary = "Register a client (RFC 7591)",
+    request_body(content = ClientMetadataRequest, content_type = "application/json"),
+    security((), ("initial_access_token" = [])),
+    responses(
+        (status = 201, description = "Registered: the client's metadata, its registration access token and, when confidential, its secret", body = ClientInformation),
+        (status = 400, description = "`invalid_client_metadata` or `invalid_redirect_uri`", body = RegistrationError),
+        (status = 401, description = "Registration needs an initial access token (`GPTAUTH_REGISTRATION=token`) and none, or a used or unknown one, was given",
+            headers(("WWW-Authenticate" = String, description = "`Bearer` or `Bearer error=\"invalid_token\"`"))),
+        (status = 403, description = "`access_denied`: registration is closed on this server", body = RegistrationError),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be reached", body = RegistrationError),
+    )
+)]
 pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     match state.config.registration {
         RegistrationPolicy::Closed => {
@@ -322,6 +340,21 @@ async fn managed(
 }
 
 /// `GET /oauth/register/{client_id}` (RFC 7592 §2.1).
+#[utoipa::path(
+    get,
+    path = "/oauth/register/{client_id}",
+    operation_id = "read_registration",
+    tag = "registration",
+    summary = "Read a registered client (RFC 7592)",
+    params(("client_id" = String, Path, description = "The registered client's ID")),
+    security(("registration_access_token" = [])),
+    responses(
+        (status = 200, description = "The client's metadata", body = ClientInformation),
+        (status = 401, description = "No bearer token, or not this client's registration access token (also for an unknown client)",
+            headers(("WWW-Authenticate" = String, description = "`Bearer` or `Bearer error=\"invalid_token\"`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be reached", body = RegistrationError),
+    )
+)]
 pub async fn read(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -337,6 +370,23 @@ pub async fn read(
 
 /// `PUT /oauth/register/{client_id}` (RFC 7592 §2.2): the document replaces the metadata. The
 /// client keeps its ID, secret and authentication method.
+#[utoipa::path(
+    put,
+    path = "/oauth/register/{client_id}",
+    operation_id = "update_registration",
+    tag = "registration",
+    summary = "Replace a registered client's metadata (RFC 7592)",
+    params(("client_id" = String, Path, description = "The registered client's ID")),
+    security(("registration_access_token" = [])),
+    request_body(content = ClientMetadataRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated metadata", body = ClientInformation),
+        (status = 400, description = "`invalid_client_metadata` or `invalid_redirect_uri`", body = RegistrationError),
+        (status = 401, description = "No bearer token, or not this client's registration access token (also for an unknown client)",
+            headers(("WWW-Authenticate" = String, description = "`Bearer` or `Bearer error=\"invalid_token\"`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be reached", body = RegistrationError),
+    )
+)]
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -398,6 +448,21 @@ pub async fn update(
 
 /// `DELETE /oauth/register/{client_id}` (RFC 7592 §2.3): the client, its grants, consents and
 /// refresh tokens are gone.
+#[utoipa::path(
+    delete,
+    path = "/oauth/register/{client_id}",
+    operation_id = "delete_registration",
+    tag = "registration",
+    summary = "Delete a registered client (RFC 7592)",
+    params(("client_id" = String, Path, description = "The registered client's ID")),
+    security(("registration_access_token" = [])),
+    responses(
+        (status = 204, description = "Deleted, with its grants, consents and tokens"),
+        (status = 401, description = "No bearer token, or not this client's registration access token (also for an unknown client)",
+            headers(("WWW-Authenticate" = String, description = "`Bearer` or `Bearer error=\"invalid_token\"`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be reached", body = RegistrationError),
+    )
+)]
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -2,11 +2,28 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::api::{OAuthError, TokenQuery};
 use super::client_auth::{TokenError, no_store};
 use super::presented_token::{Presented, token_request};
 use crate::startup::AppState;
 use crate::store::AuditEvent;
 
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    operation_id = "revoke",
+    tag = "oauth",
+    summary = "Revoke an access or refresh token (RFC 7009)",
+    request_body(content = TokenQuery, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or unknown, or not this client's: the same answer"),
+        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request` (unreadable or misplaced parameters, a body that is not a form, a missing `token`)", body = OAuthError),
+        (status = 401, description = "`invalid_client`: missing, malformed or wrong client credentials", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"gptauth\"`"))),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be reached", body = OAuthError),
+    )
+)]
 #[tracing::instrument(name = "revoke", skip_all, fields(client_id))]
 pub async fn post(
     req: HttpRequest,

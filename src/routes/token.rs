@@ -10,6 +10,7 @@ use oxide_auth_async::endpoint::access_token::AccessTokenFlow;
 use oxide_auth_async::endpoint::refresh::RefreshFlow;
 use serde_json::{Value, json};
 
+use super::api::{OAuthError, TokenRequest, TokenResponse};
 use super::client_auth::{Credentials, TokenError, client_credentials, no_store, read_form};
 use crate::client_metadata::ResolveError;
 use crate::domain::{ClientMetadataUrl, ClientRef, ResourceIndicator, Scope};
@@ -23,6 +24,24 @@ enum Grant {
     RefreshToken,
 }
 
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    operation_id = "token",
+    tag = "oauth",
+    summary = "Exchange an authorization code or a refresh token for tokens",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_secret_basic" = [])),
+    responses(
+        (status = 200, description = "Tokens issued (RFC 6749 §5.1)", body = TokenResponse,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "RFC 6749 §5.2 error: `invalid_request`, `invalid_grant`, `unsupported_grant_type`, `invalid_scope` or `invalid_target`", body = OAuthError),
+        (status = 401, description = "`invalid_client`: missing, malformed or wrong client credentials", body = OAuthError,
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"gptauth\"`"))),
+        (status = 500, description = "`server_error`: the token could not be issued", body = OAuthError),
+        (status = 503, description = "`temporarily_unavailable`: the database cannot be reached", body = OAuthError),
+    )
+)]
 #[tracing::instrument(name = "token", skip_all, fields(grant_type, client_id))]
 pub async fn post(
     req: HttpRequest,

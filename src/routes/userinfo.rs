@@ -5,10 +5,26 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 
+use super::api::UserInfo;
 use super::bearer::{bearer_token, refuse};
 use crate::startup::AppState;
 use crate::tokens::verify_access_token;
 
+#[utoipa::path(
+    method(get, post),
+    path = "/oauth/userinfo",
+    tag = "openid",
+    summary = "The access token's user (OpenID Connect Core §5.3)",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claims the token's scopes allow", body = UserInfo),
+        (status = 401, description = "No bearer token, or one that is invalid, expired, revoked or whose user is gone",
+            headers(("WWW-Authenticate" = String, description = "`Bearer` or `Bearer error=\"invalid_token\"`"))),
+        (status = 403, description = "The token lacks the `openid` scope",
+            headers(("WWW-Authenticate" = String, description = "`Bearer error=\"insufficient_scope\", scope=\"openid\"`"))),
+        (status = 503, description = "The database cannot be reached"),
+    )
+)]
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     use actix_web::http::StatusCode;
     let Some(token) = bearer_token(&req) else {

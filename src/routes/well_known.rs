@@ -1,11 +1,19 @@
 use actix_web::{HttpResponse, http::header, web};
 use serde_json::json;
 
+use super::api::{Jwks, ServerMetadata};
 use crate::config::RegistrationPolicy;
 use crate::startup::AppState;
 
 /// RFC 8414 authorization server metadata (also served as OpenID discovery). Lists only what
 /// exists.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    summary = "Authorization server metadata (RFC 8414)",
+    responses((status = 200, description = "The metadata", body = ServerMetadata)),
+)]
 pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.config.issuer;
     let mut doc = document(&state);
@@ -20,6 +28,18 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(doc)
+}
+
+/// The same document as OpenID Connect Discovery 1.0 §4.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "discovery",
+    summary = "OpenID Provider metadata (the same document)",
+    responses((status = 200, description = "The metadata", body = ServerMetadata)),
+)]
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    metadata(state).await
 }
 
 fn document(state: &AppState) -> serde_json::Value {
@@ -53,6 +73,13 @@ fn document(state: &AppState) -> serde_json::Value {
 }
 
 /// The public keys that verify our access tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    summary = "The public signing keys (RFC 7517)",
+    responses((status = 200, description = "The key set", body = Jwks)),
+)]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

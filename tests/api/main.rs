@@ -12,6 +12,7 @@ mod instances;
 mod mail;
 mod notes_example;
 mod oidc;
+mod openapi;
 mod operations;
 mod pages;
 mod pkce;
