@@ -600,3 +600,89 @@ async fn a_database_outage_answers_503_fast_and_service_recovers_without_a_resta
     assert_eq!(status, StatusCode::OK, "{body}");
     app.tokens_for(&client, "ada@example.com").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_lets_requests_in_flight_finish() {
+    let database_url = fresh_database(Backend::Sqlite).await.expect("sqlite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut server = serve(&database_url, port).await;
+    let db = gptauth::store::Db::connect(&database_url)
+        .await
+        .expect("db");
+    let app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        backend: Backend::Sqlite,
+        database_url,
+        db,
+        state: None,
+    };
+    app.user("ada@example.com").await;
+    // Sign-ins hash with argon2id (a few at a time): a burst keeps requests in flight. The
+    // forms are fetched first, so that all the sign-ins are on their way when SIGTERM comes.
+    let mut forms = Vec::new();
+    for _ in 0..24 {
+        let browser = browser();
+        let page = browser
+            .get(app.url("/login"))
+            .send()
+            .await
+            .expect("get")
+            .text()
+            .await
+            .expect("page");
+        forms.push((browser, form_value(&page, "csrf_token")));
+    }
+    let mut logins = Vec::new();
+    for (browser, csrf) in forms {
+        let address = app.address.clone();
+        logins.push(tokio::spawn(async move {
+            let form = [
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", csrf.as_str()),
+                ("next", "/"),
+            ];
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish();
+            let answer = browser
+                .post(format!("{address}/login"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status());
+            (answer, Instant::now())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    let signalled = Instant::now();
+    let mut answered_after_signal = 0;
+    for login in logins {
+        // A request accepted before SIGTERM gets its answer; one that came after may be refused.
+        if let (Ok(status), at) = login.await.expect("task") {
+            assert_eq!(
+                status,
+                StatusCode::SEE_OTHER,
+                "a sign-in in flight completed"
+            );
+            if at > signalled {
+                answered_after_signal += 1;
+            }
+        }
+    }
+    assert!(
+        answered_after_signal > 0,
+        "sign-ins in flight at SIGTERM were answered, not dropped"
+    );
+    let exit = server.wait().expect("wait");
+    assert!(exit.success(), "{exit:?}");
+}
