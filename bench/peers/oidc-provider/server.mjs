@@ -1,5 +1,5 @@
 // panva's oidc-provider, configured as close to gptauth as it allows, for bench/run.sh.
-// In-memory adapter (the default): the peer's fastest setting. No HTML: the interaction route
+// In-memory adapter (a Map, below): the peer's fastest setting. No HTML: the interaction route
 // signs in the fixed benchmark user and grants consent on its own (devInteractions disabled).
 import http from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -18,7 +18,44 @@ const EMAIL = process.env.EMAIL || 'bench@example.com';
 const jwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
 Object.assign(jwk, { kid: 'bench-es256', alg: 'ES256', use: 'sig' });
 
+// An unbounded in-memory adapter (a Map). oidc-provider's built-in development adapter is an LRU of
+// 1,000 entries: under the refresh load it evicted the sessions and grants of idle users, whose
+// refresh tokens then failed with invalid_grant. Nothing here is swept before it expires, like a
+// database; rotated refresh tokens stay (consumed) for reuse detection, as oidc-provider intends.
+const store = new Map();
+const grantIndex = new Map();
+class MemoryAdapter {
+  constructor(model) { this.model = model; }
+  key(id) { return `${this.model}:${id}`; }
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    store.set(key, { payload, exp: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+    if (this.model === 'Session') store.set(`sessionUid:${payload.uid}`, id);
+    if (payload.grantId) {
+      let keys = grantIndex.get(payload.grantId);
+      if (!keys) grantIndex.set(payload.grantId, (keys = []));
+      keys.push(key);
+    }
+  }
+  async find(id) {
+    const key = this.key(id);
+    const e = store.get(key);
+    if (!e) return undefined;
+    if (e.exp < Date.now()) { store.delete(key); return undefined; }
+    return e.payload;
+  }
+  async findByUid(uid) { const id = store.get(`sessionUid:${uid}`); return id ? this.find(id) : undefined; }
+  async findByUserCode() { return undefined; }
+  async consume(id) { const e = store.get(this.key(id)); if (e) e.payload.consumed = Math.floor(Date.now() / 1000); }
+  async destroy(id) { store.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    for (const key of grantIndex.get(grantId) || []) store.delete(key);
+    grantIndex.delete(grantId);
+  }
+}
+
 const provider = new Provider(ISSUER, {
+  adapter: MemoryAdapter,
   clients: [{
     client_id: CLIENT_ID,
     client_secret: CLIENT_SECRET,
