@@ -35,6 +35,19 @@ async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<UserRecord, Ht
     }
 }
 
+/// The user posting an account form: the form's CSRF token is checked first (a forged form
+/// learns nothing, not even whether a session exists), then the session.
+async fn form_user(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf_token: &str,
+) -> Result<UserRecord, HttpResponse> {
+    if !csrf::verify(req, csrf_token) {
+        return Err(form_expired());
+    }
+    signed_in(req, state).await
+}
+
 /// What one rendering of the page says beside the account itself, each in its own section.
 #[derive(Default)]
 struct Messages {
@@ -134,10 +147,7 @@ pub async fn disconnect(
     state: web::Data<AppState>,
     form: web::Form<DisconnectForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &form.csrf_token) {
-        return form_expired();
-    }
-    let user = match signed_in(&req, &state).await {
+    let user = match form_user(&req, &state, &form.csrf_token).await {
         Ok(u) => u,
         Err(resp) => return resp,
     };
@@ -168,10 +178,7 @@ pub async fn profile(
     state: web::Data<AppState>,
     form: web::Form<ProfileForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &form.csrf_token) {
-        return form_expired();
-    }
-    let user = match signed_in(&req, &state).await {
+    let user = match form_user(&req, &state, &form.csrf_token).await {
         Ok(u) => u,
         Err(resp) => return resp,
     };
@@ -208,10 +215,7 @@ pub async fn change_email(
     state: web::Data<AppState>,
     form: web::Form<EmailForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &form.csrf_token) {
-        return form_expired();
-    }
-    let user = match signed_in(&req, &state).await {
+    let user = match form_user(&req, &state, &form.csrf_token).await {
         Ok(u) => u,
         Err(resp) => return resp,
     };

@@ -4,12 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
-use super::{Messages, Reauth, page, reauth_error, reauthenticate, signed_in, with_retry_after};
-use crate::auth::{csrf, session};
+use super::{Messages, Reauth, form_user, page, reauth_error, reauthenticate, with_retry_after};
+use crate::auth::session;
 use crate::domain::{ParseError, Password};
 use crate::routes::authorize::unavailable;
 use crate::routes::login::see_other;
-use crate::routes::pages::form_expired;
 use crate::startup::AppState;
 use crate::store::{AuditEvent, UserRecord};
 
@@ -60,10 +59,7 @@ pub async fn post(
     state: web::Data<AppState>,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &form.csrf_token) {
-        return form_expired();
-    }
-    let user = match signed_in(&req, &state).await {
+    let user = match form_user(&req, &state, &form.csrf_token).await {
         Ok(u) => u,
         Err(resp) => return resp,
     };
