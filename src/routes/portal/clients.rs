@@ -375,6 +375,17 @@ async fn client_page(
     render(status, &page, cookie.into_iter().collect())
 }
 
+/// The client's page again, saying what was wrong with the form just sent.
+async fn refused(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &UserRecord,
+    client_id: &str,
+    message: String,
+) -> HttpResponse {
+    client_page(req, state, user, client_id, None, None, Some(message)).await
+}
+
 /// A form posted about one client: a builder's session, the form's CSRF token, and a client
 /// they may manage, in that order (so a forged form learns nothing about the client).
 async fn form_on_client(
@@ -409,33 +420,16 @@ pub async fn set_redirects(
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let uris = match parse_redirects(&form.redirect_uris) {
-        Ok(u) if !u.is_empty() || form.chatgpt.is_some() => u,
-        Ok(_) => {
-            let message = "Add at least one redirect URI, or turn the ChatGPT preset on.";
-            return client_page(
-                &req,
-                &state,
-                &user,
-                &client.client_id,
-                None,
-                None,
-                Some(message.into()),
-            )
-            .await;
+    let checked = parse_redirects(&form.redirect_uris).and_then(|uris| {
+        if uris.is_empty() && form.chatgpt.is_none() {
+            Err("Add at least one redirect URI, or turn the ChatGPT preset on.".to_string())
+        } else {
+            Ok(uris)
         }
-        Err(message) => {
-            return client_page(
-                &req,
-                &state,
-                &user,
-                &client.client_id,
-                None,
-                None,
-                Some(message),
-            )
-            .await;
-        }
+    });
+    let uris = match checked {
+        Ok(u) => u,
+        Err(message) => return refused(&req, &state, &user, &client.client_id, message).await,
     };
     if let Err(e) = state
         .db
@@ -482,16 +476,7 @@ pub async fn rotate_secret(
         Ok(true) => {}
         Ok(false) => {
             let message = "This is a public client: it has no secret to rotate.";
-            return client_page(
-                &req,
-                &state,
-                &user,
-                &client.client_id,
-                None,
-                None,
-                Some(message.into()),
-            )
-            .await;
+            return refused(&req, &state, &user, &client.client_id, message.into()).await;
         }
         Err(e) => return unavailable(e),
     }
