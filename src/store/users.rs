@@ -32,6 +32,26 @@ pub struct NewUser<'a> {
     pub is_admin: bool,
 }
 
+/// Ends every session of a user and revokes every refresh-token family, inside the caller's
+/// transaction `tx` (a macro: each driver's transaction has its own type).
+macro_rules! end_user_access {
+    ($tx:ident, $id:expr, $now:expr, $reason:expr) => {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(
+            "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+             WHERE user_id = $1 AND revoked_at IS NULL",
+        )
+        .bind($id)
+        .bind($now)
+        .bind($reason)
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
 impl Db {
     /// Fails with `Duplicate` when the e-mail is taken.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> Result<()> {
@@ -119,19 +139,7 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
-                     WHERE user_id = $1 AND revoked_at IS NULL",
-                )
-                .bind(id)
-                .bind(now)
-                .bind("user disabled")
-                .execute(&mut *tx)
-                .await?;
+                end_user_access!(tx, id, now, "user disabled");
             }
             tx.commit().await?;
             id.is_some()
@@ -170,19 +178,7 @@ impl Db {
             .await?
             .rows_affected();
             if changed == 1 {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
-                     WHERE user_id = $1 AND revoked_at IS NULL",
-                )
-                .bind(id)
-                .bind(now)
-                .bind("password changed")
-                .execute(&mut *tx)
-                .await?;
+                end_user_access!(tx, id, now, "password changed");
                 sqlx::query("DELETE FROM auth_codes WHERE user_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
