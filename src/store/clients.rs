@@ -59,6 +59,28 @@ impl ClientRecord {
     }
 }
 
+/// Replaces a client's redirect URIs inside the caller's transaction `tx` (a macro: each
+/// driver's transaction has its own type).
+macro_rules! replace_redirect_uris {
+    ($tx:ident, $client_id:expr, $uris:expr, $now:expr) => {
+        sqlx::query("DELETE FROM client_redirect_uris WHERE client_id = $1")
+            .bind($client_id)
+            .execute(&mut *$tx)
+            .await?;
+        for uri in $uris {
+            sqlx::query(
+                "INSERT INTO client_redirect_uris (client_id, uri, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind($client_id)
+            .bind(uri)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+pub(super) use replace_redirect_uris;
+
 /// The columns a `ClientRow` reads (a macro, so queries stay static strings).
 macro_rules! client_columns {
     () => {
@@ -434,20 +456,7 @@ impl Db {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            sqlx::query("DELETE FROM client_redirect_uris WHERE client_id = $1")
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
-            for uri in uris {
-                sqlx::query(
-                    "INSERT INTO client_redirect_uris (client_id, uri, created_at) VALUES ($1, $2, $3)",
-                )
-                .bind(client_id)
-                .bind(uri)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            replace_redirect_uris!(tx, client_id, uris, now);
             tx.commit().await?;
             changed == 1
         });

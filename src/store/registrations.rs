@@ -4,6 +4,7 @@
 use jsonwebtoken::Algorithm;
 use uuid::Uuid;
 
+use super::clients::replace_redirect_uris;
 use super::{Db, Result, on_db};
 
 /// An initial access token as listed (never its value).
@@ -50,21 +51,7 @@ impl Db {
             .await?
             .rows_affected();
             if changed == 1 {
-                sqlx::query("DELETE FROM client_redirect_uris WHERE client_id = $1")
-                    .bind(client_id)
-                    .execute(&mut *tx)
-                    .await?;
-                for uri in update.redirect_uris {
-                    sqlx::query(
-                        "INSERT INTO client_redirect_uris (client_id, uri, created_at) \
-                         VALUES ($1, $2, $3)",
-                    )
-                    .bind(client_id)
-                    .bind(uri)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                replace_redirect_uris!(tx, client_id, update.redirect_uris, now);
             }
             tx.commit().await?;
             changed == 1
