@@ -48,8 +48,10 @@ pub fn form_decode(raw: &[u8]) -> Option<String> {
                 i += 1;
             }
             b'%' => {
+                // Two hex digits exactly: `from_str_radix` alone would take "+a" as 10.
                 let byte = raw
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match byte {
@@ -332,5 +334,13 @@ mod tests {
     #[test]
     fn bad_utf8_is_refused() {
         assert_eq!(Params::parse(b"a=%FF").unwrap_err(), ParamError::Malformed);
+    }
+
+    #[test]
+    fn a_percent_sign_needs_two_hex_digits() {
+        // Found by the `params_handle_u_fffd` property: "%+a" once decoded to a newline.
+        assert_eq!(form_decode(b"%+a").as_deref(), Some("% a"));
+        assert_eq!(form_decode(b"%-1").as_deref(), Some("%-1"));
+        assert_eq!(form_decode(b"%0a").as_deref(), Some("\n"));
     }
 }
