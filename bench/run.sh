@@ -61,7 +61,7 @@ gptauth_target() { # label database_url
   local label=$1 db=$2 port=8181
   export DATABASE_URL=$db GPTAUTH_ISSUER=http://127.0.0.1:$port GPTAUTH_BIND=127.0.0.1:$port RUST_LOG=warn
   echo "$PASSWORD" | "$GPTAUTH" user create --email "$EMAIL" --password-stdin >/dev/null
-  local client; client=$("$GPTAUTH" client create --name bench --redirect-uri "$REDIRECT" --scope "openid profile email" --json)
+  local client; client=$("$GPTAUTH" client create --name bench --redirect-uri "$REDIRECT" --scope "openid profile email" --id-token-alg ES256 --json)
   local id secret
   id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])' <<<"$client")
   secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])' <<<"$client")

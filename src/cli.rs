@@ -145,6 +145,10 @@ pub enum ClientCommand {
         /// others to confirm it first, then continues).
         #[arg(long)]
         require_verified_email: bool,
+        /// How this client's ID tokens are signed: `RS256` (the OpenID Connect default) or
+        /// `ES256` (shorter, and cheaper to sign).
+        #[arg(long, value_parser = ["RS256", "ES256"], default_value = "RS256")]
+        id_token_alg: String,
         /// Also accept every ChatGPT callback: GPT Actions'
         /// (`https://{chat.openai.com,chatgpt.com}/aip/g-<id>/oauth/callback`) and ChatGPT apps'
         /// (`https://chatgpt.com/connector/oauth/<id>`), so that editing the action or app needs
@@ -385,6 +389,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "resources": client.resources,
         "dynamically_registered": client.registration_token_hash.is_some(),
         "require_verified_email": client.require_verified_email,
+        "id_token_signed_response_alg": crate::tokens::alg_name(client.id_token_alg),
         "authorization_url": config.issuer.url("/oauth/authorize"),
         "token_url": config.issuer.url("/oauth/token"),
         "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
@@ -452,6 +457,7 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             public,
             require_pkce,
             require_verified_email,
+            id_token_alg,
             chatgpt_callbacks,
             json,
         } => {
@@ -501,7 +507,11 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 // A ChatGPT app's callback carries an id ChatGPT picks per connector.
                 chatgpt_callbacks: chatgpt_callbacks || connectors.iter().any(|c| c == "chatgpt"),
                 resources: &checked_resources,
-                id_token_alg: None,
+                id_token_alg: Some(if id_token_alg == "ES256" {
+                    jsonwebtoken::Algorithm::ES256
+                } else {
+                    jsonwebtoken::Algorithm::RS256
+                }),
                 registration_token_hash: None,
                 registered_auth_method: None,
                 owner_id: None,

@@ -2,11 +2,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::KeySet;
+use super::{KeySet, SignError, alg_name};
 
 /// The claims of an ID token. Profile claims are served by userinfo, not repeated here.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,13 +38,9 @@ pub fn sign_id_token(
     keys: &KeySet,
     alg: Algorithm,
     claims: &IdClaims,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let signer = keys
-        .signer(alg)
-        .ok_or(jsonwebtoken::errors::ErrorKind::InvalidAlgorithm)?;
-    let mut header = Header::new(signer.alg);
-    header.kid = Some(signer.kid.clone());
-    jsonwebtoken::encode(&header, claims, &signer.encoding)
+) -> Result<String, SignError> {
+    let signer = keys.signer(alg).ok_or(SignError::NoKey(alg_name(alg)))?;
+    signer.sign(&signer.header(), claims)
 }
 
 /// The subject of an `id_token_hint`: an ID token we signed for `client_id`, possibly expired

@@ -1,7 +1,6 @@
-use jsonwebtoken::Header;
 use serde::{Deserialize, Serialize};
 
-use super::KeySet;
+use super::{KeySet, SignError};
 
 /// `aud`: one audience as a string, several as an array (RFC 7519 §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,15 +85,9 @@ pub fn verify_access_token(
 }
 
 /// Signs the claims with the active key; the header carries `typ: at+jwt` and the `kid`.
-pub fn sign_access_token(
-    keys: &KeySet,
-    claims: &AccessClaims,
-) -> Result<String, jsonwebtoken::errors::Error> {
-    let signer = keys
-        .access_signer()
-        .ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
-    let mut header = Header::new(signer.alg);
+pub fn sign_access_token(keys: &KeySet, claims: &AccessClaims) -> Result<String, SignError> {
+    let signer = keys.access_signer().ok_or(SignError::NoKey("ES256"))?;
+    let mut header = signer.header();
     header.typ = Some("at+jwt".into());
-    header.kid = Some(signer.kid.clone());
-    jsonwebtoken::encode(&header, claims, &signer.encoding)
+    signer.sign(&header, claims)
 }

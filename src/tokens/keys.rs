@@ -4,9 +4,12 @@ use std::sync::{Arc, RwLock};
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde::Serialize;
 
 use crate::store::{Db, KeyRecord, StoreError};
 
@@ -24,11 +27,88 @@ pub enum KeyError {
 /// and, on request, ID tokens; RS256 is there for ID tokens because OpenID Connect requires it.
 pub const SIGNING_ALGORITHMS: [Algorithm; 2] = [Algorithm::ES256, Algorithm::RS256];
 
+/// Why a JWT could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no active {0} signing key")]
+    NoKey(&'static str),
+    #[error("the claims could not be serialised: {0}")]
+    Claims(#[from] serde_json::Error),
+    #[error("the signature failed")]
+    Crypto,
+}
+
+/// A private key parsed once, when the key set is loaded. (jsonwebtoken's `EncodingKey` keeps
+/// DER and parses it on every signature: for RSA that re-validates the key and rebuilds its
+/// blinding, which cost more than the signature itself.)
+enum SigningKey {
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+}
+
 /// One active private key.
 pub struct Signer {
     pub kid: String,
     pub alg: Algorithm,
-    pub encoding: EncodingKey,
+    key: SigningKey,
+}
+
+impl Signer {
+    /// Parses a stored key: PKCS#8 for ES256, RFC 8017 `RSAPrivateKey` for RS256.
+    fn from_record(record: &KeyRecord) -> Result<Self, KeyError> {
+        let unusable = |reason: &str| KeyError::Unusable {
+            kid: record.kid.clone(),
+            reason: reason.into(),
+        };
+        let alg = parse_alg(record)?;
+        let key = match alg {
+            Algorithm::RS256 => SigningKey::Rs256(
+                RsaKeyPair::from_der(&record.private_der)
+                    .map_err(|_| unusable("not an RSA private key"))?,
+            ),
+            _ => SigningKey::Es256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &record.private_der)
+                    .map_err(|_| unusable("not a P-256 private key"))?,
+            ),
+        };
+        Ok(Signer {
+            kid: record.kid.clone(),
+            alg,
+            key,
+        })
+    }
+
+    /// A compact JWS (RFC 7515 §7.1) of `claims` under `header`, which must name this key's
+    /// algorithm.
+    pub fn sign<T: Serialize>(&self, header: &Header, claims: &T) -> Result<String, SignError> {
+        let mut jws = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut jws);
+        let rng = SystemRandom::new();
+        let signature = match &self.key {
+            SigningKey::Es256(pair) => pair
+                .sign(&rng, jws.as_bytes())
+                .map_err(|_| SignError::Crypto)?
+                .as_ref()
+                .to_vec(),
+            SigningKey::Rs256(pair) => {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &rng, jws.as_bytes(), &mut out)
+                    .map_err(|_| SignError::Crypto)?;
+                out
+            }
+        };
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut jws);
+        Ok(jws)
+    }
+
+    /// A header for this key: its algorithm and `kid`.
+    pub fn header(&self) -> Header {
+        let mut header = Header::new(self.alg);
+        header.kid = Some(self.kid.clone());
+        header
+    }
 }
 
 /// The keys that sign, plus every public key a relying party may still need.
@@ -265,15 +345,7 @@ impl Keys {
                     kid: "-".into(),
                     reason: format!("no active {} signing key", alg_name(alg)),
                 })?;
-            let encoding = match parse_alg(active)? {
-                Algorithm::RS256 => EncodingKey::from_rsa_der(&active.private_der),
-                _ => EncodingKey::from_ec_der(&active.private_der),
-            };
-            signers.push(Signer {
-                kid: active.kid.clone(),
-                alg,
-                encoding,
-            });
+            signers.push(Signer::from_record(active)?);
         }
         // A retired key stays published until every token it signed has expired.
         let horizon = crate::store::now() - access_token_ttl - 300;
@@ -322,16 +394,13 @@ mod tests {
         for alg in SIGNING_ALGORITHMS {
             let record = generate(alg).expect("a key");
             assert_eq!(record.alg, alg_name(alg));
-            let encoding = match alg {
-                Algorithm::RS256 => EncodingKey::from_rsa_der(&record.private_der),
-                _ => EncodingKey::from_ec_der(&record.private_der),
-            };
-            let token = jsonwebtoken::encode(
-                &jsonwebtoken::Header::new(alg),
-                &serde_json::json!({"sub": "x", "exp": crate::store::now() + 60}),
-                &encoding,
-            )
-            .expect("signed");
+            let signer = Signer::from_record(&record).expect("parses");
+            let token = signer
+                .sign(
+                    &signer.header(),
+                    &serde_json::json!({"sub": "x", "exp": crate::store::now() + 60}),
+                )
+                .expect("signed");
             let jwk: Jwk = serde_json::from_str(&record.public_jwk).expect("jwk");
             assert_eq!(jwk.common.key_id.as_deref(), Some(record.kid.as_str()));
             let key = DecodingKey::from_jwk(&jwk).expect("public key");

@@ -8,5 +8,6 @@ mod keys;
 pub use id_token::{IdClaims, at_hash, hint_subject, sign_id_token};
 pub use jwt::{AccessClaims, Audience, VerifyError, sign_access_token, verify_access_token};
 pub use keys::{
-    KeyError, KeySet, Keys, SIGNING_ALGORITHMS, Signer, alg_name, generate, generate_es256,
+    KeyError, KeySet, Keys, SIGNING_ALGORITHMS, SignError, Signer, alg_name, generate,
+    generate_es256,
 };
