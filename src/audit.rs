@@ -11,6 +11,9 @@ use crate::store::{AuditEvent, Db};
 
 /// Events waiting for the writer; beyond this the newest are dropped (and said so in the log).
 const BACKLOG: usize = 10_000;
+/// At most this many queued events go into one INSERT (6 parameters each, far below either
+/// database's limit). When idle, each event is written on its own at once.
+const BATCH: usize = 256;
 
 #[derive(Clone)]
 pub struct Audit {
@@ -23,10 +26,12 @@ impl Audit {
     pub fn start(db: Db, metrics: Arc<Metrics>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(i64, AuditEvent)>(BACKLOG);
         tokio::spawn(async move {
-            while let Some((at, event)) = rx.recv().await {
-                if let Err(e) = db.insert_audit(at, &event).await {
-                    tracing::warn!(error = %e, kind = event.kind, "writing an audit event failed");
+            let mut batch = Vec::with_capacity(BATCH);
+            while rx.recv_many(&mut batch, BATCH).await > 0 {
+                if let Err(e) = db.insert_audit(&batch).await {
+                    tracing::warn!(error = %e, events = batch.len(), "writing audit events failed");
                 }
+                batch.clear();
             }
         });
         Audit { tx, metrics }

@@ -352,15 +352,15 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
                 bail!("no active user with the e-mail {email}");
             };
             let link = crate::auth::email_links::reset_link(db, &config.issuer, user.id).await?;
-            db.insert_audit(
+            db.insert_audit(&[(
                 crate::store::now(),
-                &AuditEvent {
+                AuditEvent {
                     kind: "password_reset_link_issued",
                     user_id: Some(user.id),
                     detail: Some("by an operator".into()),
                     ..Default::default()
                 },
-            )
+            )])
             .await?;
             if json {
                 print_json(
@@ -588,14 +588,14 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                 crate::store::now().saturating_add(overlap),
             )
             .await?;
-            db.insert_audit(
+            db.insert_audit(&[(
                 crate::store::now(),
-                &AuditEvent {
+                AuditEvent {
                     kind: "client_secret_rotated",
                     client_id: Some(client.client_id.clone()),
                     ..Default::default()
                 },
-            )
+            )])
             .await?;
             if json {
                 print_json(&json!({ "client_id": client.client_id, "client_secret": secret }));

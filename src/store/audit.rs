@@ -24,20 +24,25 @@ pub struct AuditRecord {
 }
 
 impl Db {
-    pub async fn insert_audit(&self, at: i64, event: &AuditEvent) -> Result<()> {
-        on_db!(self, |p| sqlx::query(
-            "INSERT INTO audit_events (at, kind, user_id, client_id, ip, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6)"
-        )
-        .bind(at)
-        .bind(event.kind)
-        .bind(event.user_id)
-        .bind(&event.client_id)
-        .bind(&event.ip)
-        .bind(&event.detail)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
+    /// Writes events in one statement (the audit writer batches what queued up under load).
+    pub async fn insert_audit(&self, events: &[(i64, AuditEvent)]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        on_db!(self, |p| {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_events (at, kind, user_id, client_id, ip, detail) ",
+            );
+            insert.push_values(events, |mut row, (at, event)| {
+                row.push_bind(*at)
+                    .push_bind(event.kind)
+                    .push_bind(event.user_id)
+                    .push_bind(event.client_id.as_deref())
+                    .push_bind(event.ip.as_deref())
+                    .push_bind(event.detail.as_deref());
+            });
+            insert.build().execute(p).await.map(|r| r.rows_affected())
+        })?;
         Ok(())
     }
 
