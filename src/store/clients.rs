@@ -1,7 +1,7 @@
 use jsonwebtoken::Algorithm;
 use uuid::Uuid;
 
-use super::{Db, Result, StoreError, on_db};
+use super::{Db, Result, StoreError, on_db, on_db_read};
 use crate::domain::RedirectUri;
 
 /// A registered OAuth client with its redirect URIs.
@@ -316,7 +316,7 @@ impl Db {
 
     /// The client without its redirect URIs (the token endpoint needs no more).
     pub async fn client_credentials(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let row = on_db!(self, |p| {
+        let row = on_db_read!(self, |p| {
             sqlx::query_as::<_, ClientRow>(concat!(
                 "SELECT ",
                 client_columns!(),
@@ -350,7 +350,7 @@ impl Db {
     }
 
     async fn redirect_uris(&self, client_id: &str) -> Result<Vec<String>> {
-        Ok(on_db!(self, |p| sqlx::query_scalar::<_, String>(
+        Ok(on_db_read!(self, |p| sqlx::query_scalar::<_, String>(
             "SELECT uri FROM client_redirect_uris WHERE client_id = $1 ORDER BY created_at, uri"
         )
         .bind(client_id)

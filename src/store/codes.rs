@@ -1,6 +1,6 @@
 use uuid::Uuid;
 
-use super::{Db, Result, on_db};
+use super::{Db, Result, on_db, on_db_read};
 
 /// An authorization code's grant, stored under the code's SHA-256 digest.
 #[derive(Clone, sqlx::FromRow)]
@@ -83,7 +83,7 @@ impl Db {
     /// is bound by PKCE (OAuth 2.1 §4.1.3), or its client can redirect nowhere else. Reads
     /// without redeeming.
     pub async fn implied_redirect_uri(&self, code_hash: &str) -> Result<Option<String>> {
-        let row: Option<(String, bool, bool, i64)> = on_db!(self, |p| sqlx::query_as(
+        let row: Option<(String, bool, bool, i64)> = on_db_read!(self, |p| sqlx::query_as(
             "SELECT c.redirect_uri, c.pkce IS NOT NULL, cl.chatgpt_callbacks, \
                     (SELECT COUNT(*) FROM client_redirect_uris u WHERE u.client_id = c.client_id) \
              FROM auth_codes c JOIN clients cl ON cl.client_id = c.client_id \

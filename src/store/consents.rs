@@ -1,11 +1,11 @@
 use uuid::Uuid;
 
-use super::{Db, Result, on_db};
+use super::{Db, Result, on_db, on_db_read};
 
 impl Db {
     /// The scope a user has consented to for a client, if any.
     pub async fn consent(&self, user_id: Uuid, client_id: &str) -> Result<Option<String>> {
-        Ok(on_db!(self, |p| sqlx::query_scalar::<_, String>(
+        Ok(on_db_read!(self, |p| sqlx::query_scalar::<_, String>(
             "SELECT scope FROM consents WHERE user_id = $1 AND client_id = $2"
         )
         .bind(user_id)

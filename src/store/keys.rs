@@ -1,4 +1,4 @@
-use super::{Db, Result, on_db};
+use super::{Db, Result, on_db, on_db_read};
 
 /// A signing key pair as stored. The private half never leaves the server.
 #[derive(Clone, sqlx::FromRow)]
@@ -24,7 +24,7 @@ impl std::fmt::Debug for KeyRecord {
 
 impl Db {
     pub async fn signing_keys(&self) -> Result<Vec<KeyRecord>> {
-        Ok(on_db!(self, |p| sqlx::query_as::<_, KeyRecord>(
+        Ok(on_db_read!(self, |p| sqlx::query_as::<_, KeyRecord>(
             "SELECT kid, alg, private_der, public_jwk, created_at, retired_at \
              FROM signing_keys ORDER BY created_at DESC, kid"
         )

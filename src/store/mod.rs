@@ -40,20 +40,56 @@ pub use users::{NewUser, UserRecord};
 #[derive(Clone, Debug)]
 pub enum Db {
     Postgres(PgPool),
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
+}
+
+/// SQLite lets one connection write at a time. Several pooled writers would queue inside
+/// SQLite's busy handler, which sleeps (1, 2, 5, 10… ms) between tries: the benchmark's refresh
+/// p99 was 93 ms at 16 users that way. One writer queues them in the pool instead, in order and
+/// without sleeping; reads that are on hot paths use the readers (WAL lets them run beside the
+/// writer).
+#[derive(Clone, Debug)]
+pub struct SqlitePools {
+    /// The one connection that writes (and reads whatever is not marked as a plain read).
+    pub writer: SqlitePool,
+    /// Connections for `on_db_read!`; none for `:memory:`, where every connection would be a
+    /// database of its own.
+    pub readers: Option<SqlitePool>,
+}
+
+impl SqlitePools {
+    /// The pool for plain reads.
+    pub fn reader(&self) -> &SqlitePool {
+        self.readers.as_ref().unwrap_or(&self.writer)
+    }
 }
 
 /// Runs the same expression against whichever pool `db` holds; each arm is type-checked
-/// against its own driver.
+/// against its own driver. On SQLite this is the writer.
 macro_rules! on_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Postgres($pool) => $body,
-            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Sqlite($crate::store::SqlitePools { writer: $pool, .. }) => $body,
         }
     };
 }
 pub(crate) use on_db;
+
+/// `on_db!` for a statement that only reads: on SQLite it runs on a reader connection, so that
+/// it does not queue behind writes.
+macro_rules! on_db_read {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite(pools) => {
+                let $pool = pools.reader();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_db_read;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -99,14 +135,18 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
-            // Every connection to `:memory:` is a database of its own.
-            let max = if url.contains(":memory:") { 1 } else { 8 };
-            let pool = SqlitePoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await?;
-            Db::Sqlite(pool)
+            let pool = |max: u32| {
+                SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(5))
+            };
+            let writer = pool(1).connect_with(options.clone()).await?;
+            let readers = if url.contains(":memory:") {
+                None
+            } else {
+                Some(pool(8).connect_with(options).await?)
+            };
+            Db::Sqlite(SqlitePools { writer, readers })
         };
         db.migrate().await?;
         Ok(db)
@@ -115,7 +155,11 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
-            Db::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Db::Sqlite(pools) => {
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&pools.writer)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -131,10 +175,10 @@ impl Db {
     /// (`VACUUM INTO`). `None` for Postgres, which has its own tools (`pg_dump`).
     pub async fn backup_sqlite(&self, path: &str) -> Option<Result<()>> {
         match self {
-            Db::Sqlite(p) => Some(
+            Db::Sqlite(pools) => Some(
                 sqlx::query("VACUUM INTO $1")
                     .bind(path)
-                    .execute(p)
+                    .execute(pools.reader())
                     .await
                     .map(|_| ())
                     .map_err(StoreError::from),
@@ -145,7 +189,15 @@ impl Db {
 
     /// Connections open, and idle among them.
     pub fn pool_stats(&self) -> (u32, usize) {
-        on_db!(self, |p| (p.size(), p.num_idle()))
+        match self {
+            Db::Postgres(p) => (p.size(), p.num_idle()),
+            Db::Sqlite(SqlitePools { writer, readers }) => {
+                let (size, idle) = readers
+                    .as_ref()
+                    .map_or((0, 0), |r| (r.size(), r.num_idle()));
+                (writer.size() + size, writer.num_idle() + idle)
+            }
+        }
     }
 
     /// Readiness: one round trip.

@@ -1,6 +1,6 @@
 use uuid::Uuid;
 
-use super::{Db, Result, on_db};
+use super::{Db, Result, on_db, on_db_read};
 
 /// A refresh token with its family, as presented at the token endpoint.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -47,16 +47,25 @@ pub enum Rotation {
 }
 
 impl Db {
-    /// Starts a family with its first token, atomically.
+    /// Starts a family with its first token, atomically, in one statement.
     pub async fn create_refresh_family(&self, family: &NewRefreshFamily<'_>) -> Result<()> {
         let now = super::now();
-        on_db!(self, |p| {
-            let mut tx = p.begin().await?;
-            sqlx::query(
-                "INSERT INTO refresh_families \
-                 (id, client_id, user_id, scope, resource, auth_time, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
+        // Postgres: a data-modifying WITH; SQLite: a view whose trigger writes both rows.
+        const POSTGRES: &str = "WITH f AS (\
+               INSERT INTO refresh_families \
+               (id, client_id, user_id, scope, resource, auth_time, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id) \
+             INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
+             SELECT $8, id, $7, $9 FROM f";
+        const SQLITE: &str = "INSERT INTO refresh_family_starts \
+             (id, client_id, user_id, scope, resource, auth_time, created_at, token_hash, \
+              expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let sql = match self {
+            Db::Postgres(_) => POSTGRES,
+            Db::Sqlite(_) => SQLITE,
+        };
+        on_db!(self, |p| sqlx::query(sql)
             .bind(family.id)
             .bind(family.client_id)
             .bind(family.user_id)
@@ -64,25 +73,16 @@ impl Db {
             .bind(family.resource)
             .bind(family.auth_time)
             .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
             .bind(family.token_hash)
-            .bind(family.id)
-            .bind(now)
             .bind(family.expires_at)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     pub async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshLookup>> {
-        Ok(on_db!(self, |p| sqlx::query_as::<_, RefreshLookup>(
+        Ok(on_db_read!(self, |p| sqlx::query_as::<_, RefreshLookup>(
             "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, f.resource, \
                     f.auth_time, u.email, u.email_verified_at, \
                     f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
@@ -106,60 +106,79 @@ impl Db {
         new_expires_at: i64,
     ) -> Result<Rotation> {
         let now = super::now();
+        // The usual case, a first use, in one statement: the successor is inserted only if the
+        // presented token is live, and inserting it marks the token rotated (Postgres: a
+        // data-modifying WITH; SQLite: a trigger on `rotated_from`).
+        const POSTGRES: &str = "WITH rotated AS (\
+               UPDATE refresh_tokens SET rotated_at = $3 \
+               WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $3 \
+                 AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
+               RETURNING family_id, token_hash) \
+             INSERT INTO refresh_tokens \
+               (token_hash, family_id, created_at, expires_at, rotated_from) \
+             SELECT $2, family_id, $3, $4, token_hash FROM rotated RETURNING family_id";
+        const SQLITE: &str = "INSERT INTO refresh_tokens \
+               (token_hash, family_id, created_at, expires_at, rotated_from) \
+             SELECT $2, family_id, $3, $4, token_hash FROM refresh_tokens \
+             WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $3 \
+               AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
+             RETURNING family_id";
+        let sql = match self {
+            Db::Postgres(_) => POSTGRES,
+            Db::Sqlite(_) => SQLITE,
+        };
+        let first_use: Option<Uuid> = on_db!(self, |p| sqlx::query_scalar(sql)
+            .bind(old_hash)
+            .bind(new_hash)
+            .bind(now)
+            .bind(new_expires_at)
+            .fetch_optional(p)
+            .await)?;
+        if first_use.is_some() {
+            return Ok(Rotation::Rotated);
+        }
+        // Otherwise: a parallel refresh within the grace window, a reuse, or nothing known.
         let outcome = on_db!(self, |p| {
             let mut tx = p.begin().await?;
-            let first_use: Option<Uuid> = sqlx::query_scalar(
-                "UPDATE refresh_tokens SET rotated_at = $2 \
-                 WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $2 \
-                   AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
-                 RETURNING family_id",
+            let seen: Option<(Uuid, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT t.family_id, t.rotated_at, t.expires_at, f.revoked_at \
+                 FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                 WHERE t.token_hash = $1",
             )
             .bind(old_hash)
-            .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            let (outcome, family) = match first_use {
-                Some(family) => (Rotation::Rotated, Some(family)),
-                None => {
-                    let seen: Option<(Uuid, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
-                        "SELECT t.family_id, t.rotated_at, t.expires_at, f.revoked_at \
-                         FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-                         WHERE t.token_hash = $1",
-                    )
-                    .bind(old_hash)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match seen {
-                        Some((family, Some(rotated), expires, None))
-                            if now - rotated <= grace_seconds && expires > now =>
-                        {
-                            (Rotation::WithinGrace, Some(family))
-                        }
-                        Some((family, Some(_), _, None)) => {
-                            sqlx::query(
-                                "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
-                                 WHERE id = $1 AND revoked_at IS NULL",
-                            )
-                            .bind(family)
-                            .bind(now)
-                            .bind("refresh token reused")
-                            .execute(&mut *tx)
-                            .await?;
-                            (Rotation::Reused, None)
-                        }
-                        _ => (Rotation::Invalid, None),
-                    }
+            let (outcome, family) = match seen {
+                Some((family, Some(rotated), expires, None))
+                    if now - rotated <= grace_seconds && expires > now =>
+                {
+                    (Rotation::WithinGrace, Some(family))
                 }
+                Some((family, Some(_), _, None)) => {
+                    sqlx::query(
+                        "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+                         WHERE id = $1 AND revoked_at IS NULL",
+                    )
+                    .bind(family)
+                    .bind(now)
+                    .bind("refresh token reused")
+                    .execute(&mut *tx)
+                    .await?;
+                    (Rotation::Reused, None)
+                }
+                _ => (Rotation::Invalid, None),
             };
             if let Some(family) = family {
                 sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, family_id, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO refresh_tokens \
+                     (token_hash, family_id, created_at, expires_at, rotated_from) \
+                     VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(new_hash)
                 .bind(family)
                 .bind(now)
                 .bind(new_expires_at)
+                .bind(old_hash)
                 .execute(&mut *tx)
                 .await?;
             }

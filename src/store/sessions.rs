@@ -1,4 +1,4 @@
-use super::{Db, Result, UserRecord, on_db};
+use super::{Db, Result, UserRecord, on_db, on_db_read};
 
 /// A live session's user and when they signed in with their password.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -7,6 +7,8 @@ pub struct SessionRecord {
     pub user: UserRecord,
     /// The session's start: every password sign-in starts a new session.
     pub authenticated_at: i64,
+    /// When it was last used (kept to the minute).
+    pub last_seen_at: i64,
 }
 
 impl Db {
@@ -44,10 +46,10 @@ impl Db {
     /// Like `session_user`, with the time of the sign-in.
     pub async fn session(&self, id_hash: &str, idle_seconds: i64) -> Result<Option<SessionRecord>> {
         let now = super::now();
-        let user = on_db!(self, |p| {
+        let user = on_db_read!(self, |p| {
             sqlx::query_as::<_, SessionRecord>(
             "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.is_builder, u.email_verified_at, u.disabled_at, u.created_at, \
-                    s.created_at AS authenticated_at \
+                    s.created_at AS authenticated_at, s.last_seen_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
                AND u.disabled_at IS NULL"
@@ -58,7 +60,8 @@ impl Db {
         .fetch_optional(p)
         .await
         })?;
-        if user.is_some() {
+        // A write only once a minute, not on every request.
+        if user.as_ref().is_some_and(|u| u.last_seen_at < now - 60) {
             on_db!(self, |p| sqlx::query(
                 "UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $3"
             )

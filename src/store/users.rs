@@ -1,6 +1,6 @@
 use uuid::Uuid;
 
-use super::{Db, Result, StoreError, on_db};
+use super::{Db, Result, StoreError, on_db, on_db_read};
 
 /// A person who signs in. `id` is the `sub` of every token issued for them, forever.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -75,7 +75,7 @@ impl Db {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
         const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, email_verified_at, disabled_at, created_at \
                            FROM users WHERE email = $1";
-        Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
+        Ok(on_db_read!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .bind(email)
             .fetch_optional(p)
             .await)?)
@@ -84,7 +84,7 @@ impl Db {
     pub async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>> {
         const SQL: &str = "SELECT id, email, name, password_hash, is_admin, is_builder, email_verified_at, disabled_at, created_at \
                            FROM users WHERE id = $1";
-        Ok(on_db!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
+        Ok(on_db_read!(self, |p| sqlx::query_as::<_, UserRecord>(SQL)
             .bind(id)
             .fetch_optional(p)
             .await)?)

@@ -124,7 +124,9 @@ async fn session_ids(app: &TestApp) -> Vec<String> {
     const SQL: &str = "SELECT id_hash FROM sessions";
     match &app.db {
         Db::Postgres(p) => sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await,
-        Db::Sqlite(p) => sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await,
+        Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => {
+            sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await
+        }
     }
     .expect("sessions")
 }

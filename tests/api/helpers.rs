@@ -228,7 +228,9 @@ impl TestApp {
     pub async fn sql(&self, statement: &'static str) {
         match &self.db {
             Db::Postgres(p) => sqlx::query(statement).execute(p).await.map(|_| ()),
-            Db::Sqlite(p) => sqlx::query(statement).execute(p).await.map(|_| ()),
+            Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => {
+                sqlx::query(statement).execute(p).await.map(|_| ())
+            }
         }
         .expect("sql");
     }
