@@ -8,7 +8,7 @@
 #   BENCH_TARGETS (sqlite,postgres,peer)
 #   BENCH_SCENARIOS (metadata,refresh,flow,introspect,login,refresh+login-flood,startup)
 #                       login, refresh+login-flood: gptauth only (the peer has no password form);
-#                       login also times bare argon2id verifies on the server CPU (bench-driver argon2);
+#                       login also times bare argon2id verifies on the server CPU right after login at 1 VU;
 #                       startup: gptauth on SQLite only, spawn to a ready /readyz
 #   BENCH_FLOOD_VUS (16,64)   refresh VUs, login VUs of refresh+login-flood
 #   BENCH_ARGON2_RUNS (30)    bare argon2id verifies (median reported)
@@ -90,13 +90,14 @@ stop_server() {
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
 }
 
-drive() { # label issuer client_id secret note scenarios
+drive() { # label issuer client_id secret note scenarios [extra driver flags…]
   [[ -n $6 ]] || return 0
   taskset -c "$DRIVER_CPU" "$DRIVER" run --label "$1" --issuer "$2" --client-id "$3" --client-secret "$4" \
     --redirect-uri "$REDIRECT" --email "$EMAIL" --password "$PASSWORD" --scope "${SCOPE:-openid}" \
     --scenarios "$6" --vus "$VUS" --seconds "$SECONDS_" --warmup "$WARMUP" --pid "$SERVER_PID" \
     --flood-refresh-vus "${FLOOD_VUS%%,*}" --flood-login-vus "${FLOOD_VUS##*,}" \
-    --note "$5" --introspect-token "${INTROSPECT_TOKEN:-access}" --out "$WORK/$1.json" || echo "!! $1: some scenario failed (see above)"
+    --note "$5" --introspect-token "${INTROSPECT_TOKEN:-access}" --out "$WORK/$1.json" "${@:7}" \
+    || echo "!! $1: some scenario failed (see above)"
 }
 
 stored_hash() { # database_url email -> the user's argon2id PHC string (empty if it cannot be read)
@@ -119,15 +120,11 @@ gptauth_target() { # label database_url
   SERVER_PID=$!
   wait_ready "http://127.0.0.1:$port/readyz"
   echo "== $label (pid $SERVER_PID)"
-  SCOPE=openid drive "$label" "http://127.0.0.1:$port" "$id" "$secret" "$3" "$(without "$SCENARIOS" startup)"
-  if has "$SCENARIOS" login; then
-    # Bare argon2id with the server's parameters (the stored hash itself), on the server's CPU,
-    # while the server is up and idle.
-    local hash; hash=$(stored_hash "$db" "$EMAIL")
-    echo "== $label: bare argon2id verify, $ARGON2_RUNS runs on CPU $SERVER_CPU"
-    taskset -c "$SERVER_CPU" "$DRIVER" argon2 --password "$PASSWORD" ${hash:+--hash "$hash"} --n "$ARGON2_RUNS" \
-      --label "$label" --out "$WORK/$label-argon2.json" || echo "!! $label: argon2 timing failed"
-  fi
+  # With login: bare argon2id verifies of the stored hash (the server's parameters), timed by the
+  # driver in a thread pinned to the server's CPU right after login at 1 VU, the server idle.
+  local argon2=(); has "$SCENARIOS" login && argon2=(--argon2-out "$WORK/$label-argon2.json" \
+    --argon2-cpu "$SERVER_CPU" --argon2-hash "$(stored_hash "$db" "$EMAIL")" --argon2-runs "$ARGON2_RUNS")
+  SCOPE=openid drive "$label" "http://127.0.0.1:$port" "$id" "$secret" "$3" "$(without "$SCENARIOS" startup)" "${argon2[@]}"
   stop_server
   if [[ $db == sqlite://* ]] && has "$SCENARIOS" startup; then
     echo "== $label: start-up to ready /readyz, $STARTUP_RUNS runs (existing, migrated database)"
