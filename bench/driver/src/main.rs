@@ -912,6 +912,7 @@ fn argon2_measure(label: &str, password: &str, hash: Option<&str>, n: usize) -> 
     use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
     use argon2::Argon2;
     let n = n.max(1);
+    let source = if hash.is_some() { "the stored hash" } else { "a fresh hash (Argon2::default())" };
     let hash = match hash {
         Some(h) => h.to_string(),
         None => Argon2::default().hash_password(password.as_bytes()).map_err(|e| e.to_string())?.to_string(),
@@ -936,7 +937,7 @@ fn argon2_measure(label: &str, password: &str, hash: Option<&str>, n: usize) -> 
     sorted.sort_by(|a, b| a.total_cmp(b));
     let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0 };
     eprintln!(
-        "[{label}] bare argon2id verify ({params}), {n} runs on CPUs {}: median {median:.2} ms, min {:.2} ms, max {:.2} ms",
+        "[{label}] bare argon2id verify of {source} ({params}), {n} runs on CPUs {}: median {median:.2} ms, min {:.2} ms, max {:.2} ms",
         allowed_cpus(),
         sorted[0],
         sorted[n - 1]
@@ -946,6 +947,7 @@ fn argon2_measure(label: &str, password: &str, hash: Option<&str>, n: usize) -> 
         "target": label,
         "algorithm": hash.split('$').nth(1).unwrap_or(""),
         "params": params,
+        "hash": source,
         "cpus": allowed_cpus(),
         "n": n,
         "median_ms": median,
