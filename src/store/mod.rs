@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{ConnectOptions, PgPool, SqliteConnection, SqlitePool};
+use std::sync::Arc;
 
 mod audit;
 mod clients;
@@ -45,23 +46,19 @@ pub enum Db {
 
 /// SQLite lets one connection write at a time. Several pooled writers would queue inside
 /// SQLite's busy handler, which sleeps (1, 2, 5, 10… ms) between tries: the benchmark's refresh
-/// p99 was 93 ms at 16 users that way. One writer queues them in the pool instead, in order and
-/// without sleeping; reads that are on hot paths use the readers (WAL lets them run beside the
-/// writer).
+/// p99 was 93 ms at 16 users that way. One writer connection behind a mutex queues them in
+/// order, without sleeping. It is not a pool of one because sqlx's pool pings a connection on
+/// every acquire and release: two more trips to SQLite's worker thread for each statement.
+/// Reads on hot paths use the readers (WAL lets them run beside the writer).
 #[derive(Clone, Debug)]
 pub struct SqlitePools {
-    /// The one connection that writes (and reads whatever is not marked as a plain read).
-    pub writer: SqlitePool,
-    /// Connections for `on_db_read!`; none for `:memory:`, where every connection would be a
-    /// database of its own.
+    /// The connection that writes (and reads whatever is not marked as a plain read).
+    pub writer: Arc<tokio::sync::Mutex<SqliteConnection>>,
+    /// Connections for reads (one per core, up to 8); none for `:memory:`, where every
+    /// connection would be a database of its own.
     pub readers: Option<SqlitePool>,
-}
-
-impl SqlitePools {
-    /// The pool for plain reads.
-    pub fn reader(&self) -> &SqlitePool {
-        self.readers.as_ref().unwrap_or(&self.writer)
-    }
+    /// Whether `on_db_read!` uses the readers (else the writer).
+    pub read_beside_writer: bool,
 }
 
 /// Runs the same expression against whichever pool `db` holds; each arm is type-checked
@@ -70,7 +67,14 @@ macro_rules! on_db {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Postgres($pool) => $body,
-            $crate::store::Db::Sqlite($crate::store::SqlitePools { writer: $pool, .. }) => $body,
+            $crate::store::Db::Sqlite(pools) => {
+                // `begin` on a connection, as on a pool.
+                #[allow(unused_imports)]
+                use sqlx::Connection as _;
+                let mut writer = pools.writer.lock().await;
+                let $pool = &mut *writer;
+                $body
+            }
         }
     };
 }
@@ -82,8 +86,17 @@ macro_rules! on_db_read {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Postgres($pool) => $body,
+            $crate::store::Db::Sqlite($crate::store::SqlitePools {
+                readers: Some($pool),
+                read_beside_writer: true,
+                ..
+            }) => $body,
             $crate::store::Db::Sqlite(pools) => {
-                let $pool = pools.reader();
+                // `begin` on a connection, as on a pool.
+                #[allow(unused_imports)]
+                use sqlx::Connection as _;
+                let mut writer = pools.writer.lock().await;
+                let $pool = &mut *writer;
                 $body
             }
         }
@@ -135,18 +148,28 @@ impl Db {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true);
-            let pool = |max: u32| {
-                SqlitePoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(Duration::from_secs(5))
-            };
-            let writer = pool(1).connect_with(options.clone()).await?;
+            let writer = options.connect().await?;
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let readers = if url.contains(":memory:") {
                 None
             } else {
-                Some(pool(8).connect_with(options).await?)
+                Some(
+                    SqlitePoolOptions::new()
+                        .max_connections(u32::try_from(cores).unwrap_or(u32::MAX).clamp(1, 8))
+                        // sqlx pings on acquire by default: a trip to the connection's thread
+                        // for nothing, as a local file does not hang up.
+                        .test_before_acquire(false)
+                        .acquire_timeout(Duration::from_secs(5))
+                        .connect_lazy_with(options),
+                )
             };
-            Db::Sqlite(SqlitePools { writer, readers })
+            Db::Sqlite(SqlitePools {
+                writer: Arc::new(tokio::sync::Mutex::new(writer)),
+                readers,
+                // Readers only pay off with a core to spare: on one, the hops between threads
+                // cost more than a read waiting for the writer (~10% of a refresh's CPU).
+                read_beside_writer: cores > 1,
+            })
         };
         db.migrate().await?;
         Ok(db)
@@ -156,8 +179,9 @@ impl Db {
         match self {
             Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
             Db::Sqlite(pools) => {
+                let mut writer = pools.writer.lock().await;
                 sqlx::migrate!("migrations/sqlite")
-                    .run(&pools.writer)
+                    .run(&mut *writer)
                     .await?
             }
         }
@@ -174,11 +198,21 @@ impl Db {
     /// A consistent copy of an SQLite database at `path`, taken while the server runs
     /// (`VACUUM INTO`). `None` for Postgres, which has its own tools (`pg_dump`).
     pub async fn backup_sqlite(&self, path: &str) -> Option<Result<()>> {
+        // On a reader, even on one core: a copy must not hold up the writer while it runs.
+        let vacuum = sqlx::query("VACUUM INTO $1").bind(path);
         match self {
-            Db::Sqlite(pools) => Some(
-                sqlx::query("VACUUM INTO $1")
-                    .bind(path)
-                    .execute(pools.reader())
+            Db::Sqlite(SqlitePools {
+                readers: Some(r), ..
+            }) => Some(
+                vacuum
+                    .execute(r)
+                    .await
+                    .map(|_| ())
+                    .map_err(StoreError::from),
+            ),
+            Db::Sqlite(SqlitePools { writer, .. }) => Some(
+                vacuum
+                    .execute(&mut *writer.lock().await)
                     .await
                     .map(|_| ())
                     .map_err(StoreError::from),
@@ -191,25 +225,36 @@ impl Db {
     pub fn pool_stats(&self) -> (u32, usize) {
         match self {
             Db::Postgres(p) => (p.size(), p.num_idle()),
-            Db::Sqlite(SqlitePools { writer, readers }) => {
+            Db::Sqlite(SqlitePools {
+                writer, readers, ..
+            }) => {
                 let (size, idle) = readers
                     .as_ref()
                     .map_or((0, 0), |r| (r.size(), r.num_idle()));
-                (writer.size() + size, writer.num_idle() + idle)
+                // The writer counts as one connection, idle when its lock is free.
+                (size + 1, idle + usize::from(writer.try_lock().is_ok()))
             }
         }
     }
 
     /// Readiness: one round trip.
     pub async fn ping(&self) -> Result<()> {
-        on_db!(self, |p| sqlx::query("SELECT 1")
+        on_db_read!(self, |p| sqlx::query("SELECT 1")
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
+    /// Closes the pools; SQLite's writer closes when its last handle is dropped.
     pub async fn close(&self) {
-        on_db!(self, |p| p.close().await)
+        match self {
+            Db::Postgres(p) => p.close().await,
+            Db::Sqlite(SqlitePools { readers, .. }) => {
+                if let Some(readers) = readers {
+                    readers.close().await;
+                }
+            }
+        }
     }
 }

@@ -124,7 +124,8 @@ async fn session_ids(app: &TestApp) -> Vec<String> {
     const SQL: &str = "SELECT id_hash FROM sessions";
     match &app.db {
         Db::Postgres(p) => sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await,
-        Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => {
+        Db::Sqlite(s) => {
+            let p = s.readers.as_ref().expect("a file database");
             sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await
         }
     }

@@ -215,7 +215,8 @@ async fn expire(app: &TestApp, id: &str) {
     let sql = "UPDATE clients SET metadata_expires_at = 0 WHERE client_id = $1";
     match &app.db {
         Db::Postgres(p) => sqlx::query(sql).bind(id).execute(p).await.map(|_| ()),
-        Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => {
+        Db::Sqlite(s) => {
+            let p = s.readers.as_ref().expect("a file database");
             sqlx::query(sql).bind(id).execute(p).await.map(|_| ())
         }
     }

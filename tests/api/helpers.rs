@@ -228,7 +228,8 @@ impl TestApp {
     pub async fn sql(&self, statement: &'static str) {
         match &self.db {
             Db::Postgres(p) => sqlx::query(statement).execute(p).await.map(|_| ()),
-            Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => {
+            Db::Sqlite(s) => {
+                let p = s.readers.as_ref().expect("a file database");
                 sqlx::query(statement).execute(p).await.map(|_| ())
             }
         }

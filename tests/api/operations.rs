@@ -382,7 +382,7 @@ async fn crash_under_load(backend: Backend) {
     }
     let orphans: i64 = match &app.db {
         gptauth::store::Db::Postgres(p) => sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens t WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)").fetch_one(p).await.expect("count"),
-        gptauth::store::Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => {
+        gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database"); 
             let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(p).await.expect("integrity");
             assert_eq!(check, "ok");
             sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens t WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)").fetch_one(p).await.expect("count")

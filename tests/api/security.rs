@@ -236,7 +236,7 @@ crate::both_backends! {
         let stale = gptauth::store::now() - gptauth::auth::session::IDLE_SECONDS - 1;
         match &app.db {
             gptauth::store::Db::Postgres(p) => { sqlx::query("UPDATE sessions SET last_seen_at = $1").bind(stale).execute(p).await.expect("age"); }
-            gptauth::store::Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => { sqlx::query("UPDATE sessions SET last_seen_at = $1").bind(stale).execute(p).await.expect("age"); }
+            gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database"); sqlx::query("UPDATE sessions SET last_seen_at = $1").bind(stale).execute(p).await.expect("age"); }
         }
         let (_, location, _) = app.get(&browser, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None)).await;
         assert!(location.unwrap_or_default().starts_with("/login"));
@@ -277,7 +277,7 @@ crate::both_backends! {
         // Force the rotated token out of its grace window, then reuse it.
         match &app.db {
             gptauth::store::Db::Postgres(p) => { sqlx::query("UPDATE refresh_tokens SET rotated_at = rotated_at - 3600 WHERE rotated_at IS NOT NULL").execute(p).await.expect("age"); }
-            gptauth::store::Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => { sqlx::query("UPDATE refresh_tokens SET rotated_at = rotated_at - 3600 WHERE rotated_at IS NOT NULL").execute(p).await.expect("age"); }
+            gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database"); sqlx::query("UPDATE refresh_tokens SET rotated_at = rotated_at - 3600 WHERE rotated_at IS NOT NULL").execute(p).await.expect("age"); }
         }
         let (status, _) = app.refresh(&client, true, &old).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -305,7 +305,7 @@ crate::both_backends! {
                 sqlx::query("UPDATE refresh_tokens SET expires_at = 0").execute(p).await.expect("age");
                 sqlx::query("UPDATE refresh_families SET created_at = 0").execute(p).await.expect("age");
             }
-            gptauth::store::Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => {
+            gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database");
                 sqlx::query("UPDATE auth_codes SET expires_at = 0").execute(p).await.expect("age");
                 sqlx::query("UPDATE refresh_tokens SET expires_at = 0").execute(p).await.expect("age");
                 sqlx::query("UPDATE refresh_families SET created_at = 0").execute(p).await.expect("age");

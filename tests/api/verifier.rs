@@ -148,7 +148,7 @@ crate::both_backends! {
         // Once every token of the retired key has expired, it leaves the JWKS.
         match &app.db {
             gptauth::store::Db::Postgres(p) => { sqlx::query("UPDATE signing_keys SET retired_at = 1 WHERE retired_at IS NOT NULL").execute(p).await.expect("age"); }
-            gptauth::store::Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => { sqlx::query("UPDATE signing_keys SET retired_at = 1 WHERE retired_at IS NOT NULL").execute(p).await.expect("age"); }
+            gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database"); sqlx::query("UPDATE signing_keys SET retired_at = 1 WHERE retired_at IS NOT NULL").execute(p).await.expect("age"); }
         }
         let state = app.state.as_ref().expect("state");
         state.keys.reload(&state.db, state.config.access_token_ttl).await.expect("reload");
@@ -310,7 +310,7 @@ crate::both_backends_with! {
         assert_eq!(state.keys.rotate_if_due(&state.db, 30, 3600).await.expect("check"), 0, "fresh keys are not due");
         match &app.db {
             gptauth::store::Db::Postgres(p) => { sqlx::query("UPDATE signing_keys SET created_at = created_at - 31 * 86400").execute(p).await.expect("age"); }
-            gptauth::store::Db::Sqlite(gptauth::store::SqlitePools { writer: p, .. }) => { sqlx::query("UPDATE signing_keys SET created_at = created_at - 31 * 86400").execute(p).await.expect("age"); }
+            gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database"); sqlx::query("UPDATE signing_keys SET created_at = created_at - 31 * 86400").execute(p).await.expect("age"); }
         }
         let old_kid = state.keys.current().access_signer().expect("signer").kid.clone();
         let (a, b) = futures::join!(
