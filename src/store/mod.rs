@@ -138,6 +138,18 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
+                // sqlx pings every connection it hands out by default: one more round trip per
+                // statement. A connection in steady use is known to work; one that sat idle
+                // may have been cut (a restart, a proxy) and is checked before use.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > Duration::from_secs(1) {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect(url)
                 .await?;
             Db::Postgres(pool)
