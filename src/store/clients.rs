@@ -329,14 +329,47 @@ impl Db {
         Ok(row.map(|r| r.with_uris(Vec::new())))
     }
 
+    /// A client with its redirect URIs, in one round trip: they come along as one
+    /// space-separated string (a URI has no spaces).
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientRecord>> {
-        let Some(client) = self.client_credentials(client_id).await? else {
-            return Ok(None);
+        #[derive(sqlx::FromRow)]
+        struct WithUris {
+            #[sqlx(flatten)]
+            client: ClientRow,
+            redirect_uris: Option<String>,
+        }
+        const POSTGRES: &str = concat!(
+            "SELECT ",
+            client_columns!(),
+            ", (SELECT string_agg(uri, ' ' ORDER BY created_at, uri) FROM client_redirect_uris u \
+               WHERE u.client_id = c.client_id) AS redirect_uris \
+             FROM clients c WHERE c.client_id = $1"
+        );
+        const SQLITE: &str = concat!(
+            "SELECT ",
+            client_columns!(),
+            ", (SELECT group_concat(uri, ' ' ORDER BY created_at, uri) FROM client_redirect_uris u \
+               WHERE u.client_id = c.client_id) AS redirect_uris \
+             FROM clients c WHERE c.client_id = $1"
+        );
+        let sql = match self {
+            Db::Postgres(_) => POSTGRES,
+            Db::Sqlite(_) => SQLITE,
         };
-        let uris = self.redirect_uris(client_id).await?;
-        Ok(Some(ClientRecord {
-            redirect_uris: uris,
-            ..client
+        let row = on_db_read!(self, |p| sqlx::query_as::<_, WithUris>(sql)
+            .bind(client_id)
+            .fetch_optional(p)
+            .await)?;
+        Ok(row.map(|r| {
+            let uris = r
+                .redirect_uris
+                .as_deref()
+                .unwrap_or_default()
+                .split(' ')
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect();
+            r.client.with_uris(uris)
         }))
     }
 
