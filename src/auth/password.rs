@@ -1,7 +1,7 @@
 //! argon2id password hashing on a few dedicated threads (one per core), so that a burst of
 //! logins cannot starve the server of memory or CPU:
-//! - they run at a lower scheduling priority (nice 10): while tokens are being refreshed on the
-//!   same cores, the token endpoint comes first and sign-ins wait;
+//! - they run at the lowest scheduling priority (`SCHED_IDLE`): while tokens are being
+//!   refreshed on the same cores, the token endpoint comes first and sign-ins wait;
 //! - each thread keeps its 19 MiB of argon2 memory from one verification to the next, instead of
 //!   allocating and faulting in fresh pages every time (which cost more than a tenth of the
 //!   hash itself on a VM), and peak memory stays one block per thread.
@@ -90,12 +90,15 @@ fn work(queue: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// nice 10 for the calling thread (on Linux the nice value is per thread).
+/// The calling thread runs only when no other thread of the machine wants its core
+/// (`SCHED_IDLE`; on Linux the policy is per thread): a token request waking up preempts a hash
+/// at once, where a mere nice value still let it wait for a time slice.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: setpriority has no memory effects; `who` 0 is the calling thread.
-        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid sched_param for the call's duration; pid 0 is this thread.
+        let done = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
         if done != 0 {
             tracing::warn!("could not lower the priority of a password hashing thread");
         }
