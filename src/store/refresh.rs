@@ -108,20 +108,24 @@ impl Db {
         let now = super::now();
         // The usual case, a first use, in one statement: the successor is inserted only if the
         // presented token is live, and inserting it marks the token rotated (Postgres: a
-        // data-modifying WITH; SQLite: a trigger on `rotated_from`).
+        // data-modifying WITH; SQLite: a trigger on `rotated_from`). The family is looked up by
+        // its key: an `IN (SELECT id … WHERE revoked_at IS NULL)` here made SQLite build an index
+        // of every live family on each refresh (refresh fell to 170/s with 100k families).
         const POSTGRES: &str = "WITH rotated AS (\
-               UPDATE refresh_tokens SET rotated_at = $3 \
-               WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $3 \
-                 AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
-               RETURNING family_id, token_hash) \
+               UPDATE refresh_tokens t SET rotated_at = $3 \
+               WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
+                 AND EXISTS (SELECT 1 FROM refresh_families f \
+                             WHERE f.id = t.family_id AND f.revoked_at IS NULL) \
+               RETURNING t.family_id, t.token_hash) \
              INSERT INTO refresh_tokens \
                (token_hash, family_id, created_at, expires_at, rotated_from) \
              SELECT $2, family_id, $3, $4, token_hash FROM rotated RETURNING family_id";
         const SQLITE: &str = "INSERT INTO refresh_tokens \
                (token_hash, family_id, created_at, expires_at, rotated_from) \
-             SELECT $2, family_id, $3, $4, token_hash FROM refresh_tokens \
-             WHERE token_hash = $1 AND rotated_at IS NULL AND expires_at > $3 \
-               AND family_id IN (SELECT id FROM refresh_families WHERE revoked_at IS NULL) \
+             SELECT $2, t.family_id, $3, $4, t.token_hash \
+             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+             WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
+               AND f.revoked_at IS NULL \
              RETURNING family_id";
         let sql = match self {
             Db::Postgres(_) => POSTGRES,
