@@ -46,6 +46,32 @@ pub enum Rotation {
     Invalid,
 }
 
+/// A presented refresh token with its family and user (see `Db::find_refresh`).
+const FIND_REFRESH: &str = "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, \
+        f.resource, f.auth_time, u.email, u.email_verified_at, \
+        f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
+     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+          JOIN users u ON u.id = f.user_id \
+     WHERE t.token_hash = $1";
+
+/// The rotation of a first-used refresh token (see `Db::rotate_refresh`).
+const ROTATE_POSTGRES: &str = "WITH rotated AS (\
+       UPDATE refresh_tokens t SET rotated_at = $3 \
+       WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
+         AND EXISTS (SELECT 1 FROM refresh_families f \
+                     WHERE f.id = t.family_id AND f.revoked_at IS NULL) \
+       RETURNING t.family_id, t.token_hash) \
+     INSERT INTO refresh_tokens \
+       (token_hash, family_id, created_at, expires_at, rotated_from) \
+     SELECT $2, family_id, $3, $4, token_hash FROM rotated RETURNING family_id";
+const ROTATE_SQLITE: &str = "INSERT INTO refresh_tokens \
+       (token_hash, family_id, created_at, expires_at, rotated_from) \
+     SELECT $2, t.family_id, $3, $4, t.token_hash \
+     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+     WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
+       AND f.revoked_at IS NULL \
+     RETURNING family_id";
+
 impl Db {
     /// Starts a family with its first token, atomically, in one statement.
     pub async fn create_refresh_family(&self, family: &NewRefreshFamily<'_>) -> Result<()> {
@@ -83,12 +109,7 @@ impl Db {
 
     pub async fn find_refresh(&self, token_hash: &str) -> Result<Option<RefreshLookup>> {
         Ok(on_db_read!(self, |p| sqlx::query_as::<_, RefreshLookup>(
-            "SELECT f.id AS family_id, f.client_id, f.user_id, f.scope, f.resource, \
-                    f.auth_time, u.email, u.email_verified_at, \
-                    f.revoked_at AS family_revoked_at, t.expires_at, t.rotated_at \
-             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-                  JOIN users u ON u.id = f.user_id \
-             WHERE t.token_hash = $1"
+            FIND_REFRESH
         )
         .bind(token_hash)
         .fetch_optional(p)
@@ -111,25 +132,9 @@ impl Db {
         // data-modifying WITH; SQLite: a trigger on `rotated_from`). The family is looked up by
         // its key: an `IN (SELECT id … WHERE revoked_at IS NULL)` here made SQLite build an index
         // of every live family on each refresh (refresh fell to 170/s with 100k families).
-        const POSTGRES: &str = "WITH rotated AS (\
-               UPDATE refresh_tokens t SET rotated_at = $3 \
-               WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
-                 AND EXISTS (SELECT 1 FROM refresh_families f \
-                             WHERE f.id = t.family_id AND f.revoked_at IS NULL) \
-               RETURNING t.family_id, t.token_hash) \
-             INSERT INTO refresh_tokens \
-               (token_hash, family_id, created_at, expires_at, rotated_from) \
-             SELECT $2, family_id, $3, $4, token_hash FROM rotated RETURNING family_id";
-        const SQLITE: &str = "INSERT INTO refresh_tokens \
-               (token_hash, family_id, created_at, expires_at, rotated_from) \
-             SELECT $2, t.family_id, $3, $4, t.token_hash \
-             FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-             WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
-               AND f.revoked_at IS NULL \
-             RETURNING family_id";
         let sql = match self {
-            Db::Postgres(_) => POSTGRES,
-            Db::Sqlite(_) => SQLITE,
+            Db::Postgres(_) => ROTATE_POSTGRES,
+            Db::Sqlite(_) => ROTATE_SQLITE,
         };
         let first_use: Option<Uuid> = on_db!(self, |p| sqlx::query_scalar(sql)
             .bind(old_hash)
@@ -232,5 +237,36 @@ impl Db {
         .map(|r| r.rows_affected())
         })?;
         Ok(tokens + families)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for `sql`, one line per step.
+    async fn plan(db: &Db, sql: &str) -> Vec<String> {
+        let rows: Vec<(i64, i64, i64, String)> = on_db!(db, |p| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))
+        )
+        .fetch_all(p)
+        .await)
+        .expect("plan");
+        rows.into_iter().map(|r| r.3).collect()
+    }
+
+    /// The statements of every refresh find their rows by key: their cost must not grow with
+    /// the number of tokens or families (an `IN (SELECT …)` once indexed every live family on
+    /// each refresh).
+    #[tokio::test]
+    async fn refresh_statements_search_by_key_only() {
+        let db = Db::connect("sqlite::memory:").await.expect("db");
+        for sql in [ROTATE_SQLITE, FIND_REFRESH] {
+            let steps = plan(&db, sql).await;
+            assert!(
+                steps.iter().all(|s| s.starts_with("SEARCH ")),
+                "{sql}\n{steps:?}"
+            );
+        }
     }
 }
