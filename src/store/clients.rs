@@ -338,20 +338,22 @@ impl Db {
             client: ClientRow,
             redirect_uris: Option<String>,
         }
-        const POSTGRES: &str = concat!(
-            "SELECT ",
-            client_columns!(),
-            ", (SELECT string_agg(uri, ' ' ORDER BY created_at, uri) FROM client_redirect_uris u \
-               WHERE u.client_id = c.client_id) AS redirect_uris \
-             FROM clients c WHERE c.client_id = $1"
-        );
-        const SQLITE: &str = concat!(
-            "SELECT ",
-            client_columns!(),
-            ", (SELECT group_concat(uri, ' ' ORDER BY created_at, uri) FROM client_redirect_uris u \
-               WHERE u.client_id = c.client_id) AS redirect_uris \
-             FROM clients c WHERE c.client_id = $1"
-        );
+        // The dialects differ only in the aggregate's name.
+        macro_rules! with_uris {
+            ($aggregate:literal) => {
+                concat!(
+                    "SELECT ",
+                    client_columns!(),
+                    ", (SELECT ",
+                    $aggregate,
+                    "(uri, ' ' ORDER BY created_at, uri) FROM client_redirect_uris u \
+                     WHERE u.client_id = c.client_id) AS redirect_uris \
+                     FROM clients c WHERE c.client_id = $1"
+                )
+            };
+        }
+        const POSTGRES: &str = with_uris!("string_agg");
+        const SQLITE: &str = with_uris!("group_concat");
         let sql = match self {
             Db::Postgres(_) => POSTGRES,
             Db::Sqlite(_) => SQLITE,
