@@ -85,20 +85,12 @@ pub(crate) use on_db;
 macro_rules! on_db_read {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
-            $crate::store::Db::Postgres($pool) => $body,
             $crate::store::Db::Sqlite($crate::store::SqlitePools {
                 readers: Some($pool),
                 read_beside_writer: true,
                 ..
             }) => $body,
-            $crate::store::Db::Sqlite(pools) => {
-                // `begin` on a connection, as on a pool.
-                #[allow(unused_imports)]
-                use sqlx::Connection as _;
-                let mut writer = pools.writer.lock().await;
-                let $pool = &mut *writer;
-                $body
-            }
+            _ => $crate::store::on_db!($db, |$pool| $body),
         }
     };
 }
@@ -212,25 +204,16 @@ impl Db {
     pub async fn backup_sqlite(&self, path: &str) -> Option<Result<()>> {
         // On a reader, even on one core: a copy must not hold up the writer while it runs.
         let vacuum = sqlx::query("VACUUM INTO $1").bind(path);
-        match self {
+        let done = match self {
             Db::Sqlite(SqlitePools {
                 readers: Some(r), ..
-            }) => Some(
-                vacuum
-                    .execute(r)
-                    .await
-                    .map(|_| ())
-                    .map_err(StoreError::from),
-            ),
-            Db::Sqlite(SqlitePools { writer, .. }) => Some(
-                vacuum
-                    .execute(&mut *writer.lock().await)
-                    .await
-                    .map(|_| ())
-                    .map_err(StoreError::from),
-            ),
-            Db::Postgres(_) => None,
-        }
+            }) => vacuum.execute(r).await,
+            Db::Sqlite(SqlitePools { writer, .. }) => {
+                vacuum.execute(&mut *writer.lock().await).await
+            }
+            Db::Postgres(_) => return None,
+        };
+        Some(done.map(|_| ()).map_err(StoreError::from))
     }
 
     /// Connections open, and idle among them.
