@@ -12,6 +12,9 @@ use crate::store::{Db, EmailPurpose, StoreError};
 /// A verification link lasts a day; a reset link half an hour (it is as good as a password).
 pub const VERIFY_SECONDS: i64 = 24 * 3600;
 pub const RESET_SECONDS: i64 = 30 * 60;
+/// A "this wasn't me" link outlives the change it cancels, so the owner can undo a change that
+/// was confirmed while they were away.
+pub const SECURE_SECONDS: i64 = 7 * 24 * 3600;
 
 async fn link(
     db: &Db,
@@ -115,10 +118,22 @@ pub async fn send_change(
         }
         .build(),
     );
+    // The previous address is sent a way back: the request proves only the password.
+    let secure_link = link(
+        &state.db,
+        &state.config.issuer,
+        user_id,
+        EmailPurpose::Secure,
+        Some(old_email),
+        "/secure-account",
+        SECURE_SECONDS,
+    )
+    .await?;
     state.mailer.send(
         old_email,
         ChangeNotice {
             new_email: new_email.to_string(),
+            secure_link,
         }
         .build(),
     );

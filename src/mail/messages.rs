@@ -58,6 +58,7 @@ message!(ConfirmNewAddress, "email/change.txt", "email/change.html", {
 
 message!(ChangeNotice, "email/change_notice.txt", "email/change_notice.html", {
     new_email: String,
+    secure_link: String,
 });
 
 impl VerifyEmail {

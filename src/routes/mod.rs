@@ -77,6 +77,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/forgot-password", web::post().to(recovery::forgot))
         .route("/reset-password", web::get().to(recovery::reset_form))
         .route("/reset-password", web::post().to(recovery::reset))
+        .route("/secure-account", web::get().to(recovery::secure_form))
+        .route("/secure-account", web::post().to(recovery::secure))
         .route("/verify-email", web::get().to(verification::verify))
         .route(
             "/verify-email/pending",

@@ -245,29 +245,18 @@ pub async fn reset(
         Ok(h) => h,
         Err(e) => return unavailable(e),
     };
-    let spent = match state
+    let user_id = match state
         .db
-        .spend_email_token(&crypto::digest(&form.token), EmailPurpose::Reset)
+        .reset_password(&crypto::digest(&form.token), &hash)
         .await
     {
-        Ok(Some(s)) => s,
+        Ok(Some(id)) => id,
         Ok(None) => return link_dead(),
         Err(e) => return unavailable(e),
     };
-    // The reset proves the mailbox too.
-    let changed = match state.db.change_password(spent.user_id, &hash).await {
-        Ok(changed) => changed,
-        Err(e) => return unavailable(e),
-    };
-    if !changed {
-        return link_dead();
-    }
-    if let Err(e) = state.db.mark_email_verified(spent.user_id).await {
-        return unavailable(e);
-    }
     state.audit.record(AuditEvent {
         kind: "password_reset",
-        user_id: Some(spent.user_id),
+        user_id: Some(user_id),
         ip: client_ip(&req, &state),
         ..Default::default()
     });
@@ -278,6 +267,101 @@ pub async fn reset(
             message: "Your new password is set. You were signed out everywhere; GPTs connected to your account will ask you to sign in again.".into(),
             link_href: Some("/login".into()),
             link_text: "Sign in".into(),
+        },
+        Vec::new(),
+    )
+}
+
+/// The "this wasn't me" link mailed to the previous address: a page with one button, since a
+/// GET must change nothing (mail scanners open links).
+#[derive(Template)]
+#[template(path = "secure_account.html")]
+pub struct SecureAccountPage {
+    pub csrf_token: String,
+    pub token: String,
+}
+
+fn secure_link_dead() -> HttpResponse {
+    render(
+        StatusCode::NOT_FOUND,
+        &NoticePage {
+            title: "This link no longer works".into(),
+            message: "This link was used already or has expired. If someone else has your password, reset it now.".into(),
+            link_href: Some("/forgot-password".into()),
+            link_text: "Reset the password".into(),
+        },
+        Vec::new(),
+    )
+}
+
+pub async fn secure_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    match state
+        .db
+        .email_token_live(&crypto::digest(&query.token), EmailPurpose::Secure)
+        .await
+    {
+        Ok(true) => {
+            let (csrf_token, cookie) = csrf::token_for(&req, state.config.issuer.is_https());
+            render(
+                StatusCode::OK,
+                &SecureAccountPage {
+                    csrf_token,
+                    token: query.into_inner().token,
+                },
+                cookie.into_iter().collect(),
+            )
+        }
+        Ok(false) => secure_link_dead(),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SecureForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /secure-account`: cancels (or undoes) the change of address, signs the account out
+/// everywhere, and mails a reset link to the address the notice went to.
+pub async fn secure(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SecureForm>,
+) -> HttpResponse {
+    if !csrf::verify(&req, &form.csrf_token) {
+        return super::pages::form_expired();
+    }
+    let secured = match state.db.secure_account(&crypto::digest(&form.token)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return secure_link_dead(),
+        Err(e) => return unavailable(e),
+    };
+    if let Err(e) = email_links::send_reset(&state, secured.user_id, &secured.email).await {
+        return unavailable(e);
+    }
+    state.audit.record(AuditEvent {
+        kind: "account_secured",
+        user_id: Some(secured.user_id),
+        ip: client_ip(&req, &state),
+        ..Default::default()
+    });
+    render(
+        StatusCode::OK,
+        &NoticePage {
+            title: "Your account is safe again".into(),
+            message: format!(
+                "The change of address is cancelled and everyone was signed out. A link to choose a new password is on its way to {}.",
+                secured.email
+            ),
+            link_href: None,
+            link_text: String::new(),
         },
         Vec::new(),
     )

@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use super::users::end_user_access;
 use super::{Db, Result, StoreError, on_db};
 
 /// What a mailed link is for.
@@ -11,6 +12,9 @@ pub enum EmailPurpose {
     Verify,
     Reset,
     Change,
+    /// "This wasn't me", mailed to the previous address when a change of address is asked for:
+    /// it cancels the change (or undoes it) and signs the account out everywhere.
+    Secure,
 }
 
 impl EmailPurpose {
@@ -19,6 +23,7 @@ impl EmailPurpose {
             EmailPurpose::Verify => "verify",
             EmailPurpose::Reset => "reset",
             EmailPurpose::Change => "change",
+            EmailPurpose::Secure => "secure",
         }
     }
 }
@@ -39,6 +44,15 @@ pub enum EmailChange {
     InvalidLink,
     /// Someone else took the address meanwhile.
     Taken,
+}
+
+/// An account secured through a "this wasn't me" link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecuredAccount {
+    pub user_id: Uuid,
+    /// The account's address now (the one the link was mailed to, unless another account took
+    /// it meanwhile).
+    pub email: String,
 }
 
 impl Db {
@@ -163,5 +177,66 @@ impl Db {
             outcome
         });
         Ok(outcome)
+    }
+
+    /// Spends a "this wasn't me" link, in one transaction: the account's address goes back to
+    /// the one the link was mailed to (if it was changed and no other account has taken it
+    /// since), every pending link is voided and every way in ends (`end_user_access!`). The
+    /// caller mails a reset link to the returned address: whoever asked for the change knew
+    /// the password. `None` when the link is unknown, expired or spent, or the account is gone.
+    pub async fn secure_account(&self, token_hash: &str) -> Result<Option<SecuredAccount>> {
+        let now = super::now();
+        Ok(on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let spent: Option<(Uuid, Option<String>)> = sqlx::query_as(
+                "UPDATE email_tokens SET used_at = $2 WHERE token_hash = $1 AND purpose = 'secure' \
+                 AND used_at IS NULL AND expires_at > $2 RETURNING user_id, new_email",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let live: Option<(Uuid, String)> = match &spent {
+                Some((user_id, _)) => {
+                    sqlx::query_as(
+                        "SELECT id, email FROM users WHERE id = $1 AND deleted_at IS NULL",
+                    )
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+                None => None,
+            };
+            match (live, spent.and_then(|(_, previous)| previous)) {
+                (Some((user_id, current)), Some(previous)) => {
+                    let mut email = current;
+                    if email != previous {
+                        let free: Option<Uuid> =
+                            sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                                .bind(&previous)
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                        if free.is_none() {
+                            sqlx::query(
+                                "UPDATE users SET email = $2, email_verified_at = $3 WHERE id = $1",
+                            )
+                            .bind(user_id)
+                            .bind(&previous)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                            email = previous;
+                        }
+                    }
+                    end_user_access!(tx, user_id, now, "account secured");
+                    tx.commit().await?;
+                    Some(SecuredAccount { user_id, email })
+                }
+                _ => {
+                    tx.rollback().await?;
+                    None
+                }
+            }
+        }))
     }
 }

@@ -28,7 +28,7 @@ pub use audit::{AuditEvent, AuditRecord};
 pub use clients::{ClientRecord, MetadataClient, NewClient};
 pub use codes::CodeRecord;
 pub use connections::Connection;
-pub use email_tokens::{EmailChange, EmailPurpose, SpentEmailToken};
+pub use email_tokens::{EmailChange, EmailPurpose, SecuredAccount, SpentEmailToken};
 pub use keys::KeyRecord;
 pub use portal::{CLIENT_ERROR_KINDS, DayCount, SetupOutcome};
 pub use refresh::{NewRefreshFamily, RefreshLookup, Rotation};

@@ -32,8 +32,12 @@ pub struct NewUser<'a> {
     pub is_admin: bool,
 }
 
-/// Ends every session of a user and revokes every refresh-token family, inside the caller's
-/// transaction `tx` (a macro: each driver's transaction has its own type).
+/// Takes away every way back into an account, inside the caller's transaction `tx` (a macro:
+/// each driver's transaction has its own type): sessions end, refresh-token families are
+/// revoked, unredeemed codes are dropped, and every pending mailed link (verification, reset,
+/// change of address) is voided, so that none issued before (possibly to an attacker) can be
+/// used afterwards. Links that secure the account (mailed to the previous address when it was
+/// changed) stay: they only ever help the owner.
 macro_rules! end_user_access {
     ($tx:ident, $id:expr, $now:expr, $reason:expr) => {
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
@@ -49,8 +53,21 @@ macro_rules! end_user_access {
         .bind($reason)
         .execute(&mut *$tx)
         .await?;
+        sqlx::query("DELETE FROM auth_codes WHERE user_id = $1")
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query(
+            "UPDATE email_tokens SET used_at = $2 \
+             WHERE user_id = $1 AND used_at IS NULL AND purpose <> 'secure'",
+        )
+        .bind($id)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
     };
 }
+pub(crate) use end_user_access;
 
 impl Db {
     /// Fails with `Duplicate` when the e-mail is taken.
@@ -161,10 +178,10 @@ impl Db {
     }
 
     /// Replaces the password hash and, in the same transaction, takes away every way in that the
-    /// old password gave: all sessions end, every refresh-token family is revoked and unredeemed
-    /// codes are dropped (each client must send the person through sign-in again). The caller
-    /// starts a fresh session for the browser that made the change. False when there is no such
-    /// live account.
+    /// old password gave (see `end_user_access!`): each client must send the person through
+    /// sign-in again, and no link mailed before the change works after it. The caller starts a
+    /// fresh session for the browser that made the change. False when there is no such live
+    /// account.
     pub async fn change_password(&self, id: Uuid, password_hash: &str) -> Result<bool> {
         let now = super::now();
         let changed = on_db!(self, |p| {
@@ -179,15 +196,75 @@ impl Db {
             .rows_affected();
             if changed == 1 {
                 end_user_access!(tx, id, now, "password changed");
-                sqlx::query("DELETE FROM auth_codes WHERE user_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
             }
             tx.commit().await?;
             changed
         });
         Ok(changed == 1)
+    }
+
+    /// A password reset, in one transaction: spends the mailed reset link, sets the new hash,
+    /// takes away every way in (`end_user_access!`) and marks the address proven (the link
+    /// reached it). An account whose address was never proven may have been claimed by someone
+    /// else before its owner (pre-account-takeover): its consents go too, so that nothing that
+    /// person approved survives the owner's reset. `None` when the link is unknown, expired or
+    /// spent, or the account is gone.
+    pub async fn reset_password(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+    ) -> Result<Option<Uuid>> {
+        let now = super::now();
+        let reset = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let spent: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE email_tokens SET used_at = $2 WHERE token_hash = $1 AND purpose = 'reset' \
+                 AND used_at IS NULL AND expires_at > $2 RETURNING user_id",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let account: Option<(Uuid, Option<i64>)> = match spent {
+                Some(id) => {
+                    sqlx::query_as(
+                        "SELECT id, email_verified_at FROM users \
+                         WHERE id = $1 AND deleted_at IS NULL",
+                    )
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+                None => None,
+            };
+            match account {
+                Some((id, verified_at)) => {
+                    sqlx::query(
+                        "UPDATE users SET password_hash = $2, \
+                         email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(password_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    end_user_access!(tx, id, now, "password reset");
+                    if verified_at.is_none() {
+                        sqlx::query("DELETE FROM consents WHERE user_id = $1")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Some(id)
+                }
+                None => {
+                    tx.rollback().await?;
+                    None
+                }
+            }
+        });
+        Ok(reset)
     }
 
     /// Deletes a person's account, in one transaction: sessions, codes, consents and refresh

@@ -209,9 +209,10 @@ macro_rules! with_mail {
         )*
     };
 }
+pub(crate) use with_mail;
 
 /// Signs up through the form; returns the browser, signed in.
-async fn sign_up(app: &TestApp, email: &str, next: &str) -> reqwest::Client {
+pub async fn sign_up(app: &TestApp, email: &str, next: &str) -> reqwest::Client {
     let browser = browser();
     let (_, _, page) = app
         .get(

@@ -22,6 +22,7 @@ mod registration;
 mod resources;
 mod revocation;
 mod security;
+mod takeover;
 mod token;
 mod userinfo;
 mod verifier;
