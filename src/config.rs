@@ -18,8 +18,9 @@ pub struct Config {
     pub code_ttl: i64,
     pub signup: SignupPolicy,
     pub registration: RegistrationPolicy,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy that sets it).
-    pub trust_proxy: bool,
+    /// How many proxies in front of this server append to `X-Forwarded-For`: the client address
+    /// is the entry that many places from the right (0: the connection's peer).
+    pub trust_proxy_hops: usize,
     /// Rotate the signing key when it is this many days old; 0 turns automatic rotation off.
     pub key_rotation_days: i64,
     /// Protected resources (RFC 8707; MCP servers, say) that every client may ask tokens for,
@@ -184,18 +185,23 @@ impl Config {
                 });
             }
         };
-        let trust_proxy = match text("GPTAUTH_TRUST_PROXY", "false")
+        let trust_proxy_hops = match text("GPTAUTH_TRUST_PROXY", "false")
             .to_ascii_lowercase()
             .as_str()
         {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
-            other => {
-                return Err(ConfigError {
-                    var: "GPTAUTH_TRUST_PROXY",
-                    message: format!("must be true or false, got {other:?}"),
-                });
-            }
+            "true" | "yes" => 1,
+            "false" | "no" => 0,
+            hops => match hops.parse::<usize>() {
+                Ok(n) if n <= 16 => n,
+                _ => {
+                    return Err(ConfigError {
+                        var: "GPTAUTH_TRUST_PROXY",
+                        message: format!(
+                            "must be true, false or the number of proxies in front (0 to 16), got {hops:?}"
+                        ),
+                    });
+                }
+            },
         };
         let client_metadata_allow_insecure_loopback =
             match text("GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK", "false")
@@ -279,7 +285,7 @@ impl Config {
             code_ttl: seconds("GPTAUTH_CODE_TTL", 60)?,
             signup,
             registration,
-            trust_proxy,
+            trust_proxy_hops,
             key_rotation_days: match get("GPTAUTH_KEY_ROTATION_DAYS")
                 .filter(|v| !v.trim().is_empty())
             {

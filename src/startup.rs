@@ -178,6 +178,9 @@ async fn upkeep(state: Arc<AppState>) {
         if let Err(e) = state.db.purge_throttle(stale).await {
             tracing::warn!(error = %e, "purging login throttle counters failed");
         }
+        if let Err(e) = state.db.purge_known_devices().await {
+            tracing::warn!(error = %e, "purging expired device cookies failed");
+        }
         if let Err(e) = state.db.purge_dead_refresh_families().await {
             tracing::warn!(error = %e, "purging dead refresh tokens failed");
         }

@@ -2,7 +2,7 @@
 //! e-mail as typed, so unknown accounts behave exactly like real ones) and per client IP. A few
 //! free attempts, then growing delays, then a temporary lock (OWASP Authentication Cheat Sheet).
 
-use crate::store::{Db, StoreError, ThrottleRecord};
+use crate::store::{AttemptLimits, Db, StoreError, ThrottleRecord};
 
 /// Limits for one kind of key.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +38,26 @@ pub const FIRST_DELAY: i64 = 5;
 /// Failures older than this are forgotten.
 pub const WINDOW_SECONDS: i64 = 3600;
 
-/// The keys one login attempt counts against.
+/// Sign-ups from one client address: a few at once, then slower (each one hashes a password
+/// and mails someone).
+pub const SIGNUP_IP: Policy = Policy {
+    free: 5,
+    max_delay: 300,
+    lock_after: 30,
+    lock_seconds: 3600,
+};
+
+/// Sign-ups naming one e-mail address: each mails it (or probes whether it has an account).
+pub const SIGNUP_ADDRESS: Policy = Policy {
+    free: 3,
+    max_delay: 300,
+    lock_after: 10,
+    lock_seconds: 3600,
+};
+
+/// The keys one attempt counts against.
 pub struct Keys {
+    /// The account (or the known device, or the mailbox) the attempt is about.
     pub account: Option<String>,
     pub ip: Option<String>,
 }
@@ -53,11 +71,21 @@ impl Keys {
         }
     }
 
-    /// Probing for taken e-mails at sign-up: counts against the address only.
-    pub fn address(ip: Option<&str>) -> Self {
+    /// A sign-in attempt from a browser where this account signed in before (its device
+    /// cookie's digest): counted on that device instead of the account, so that a lock others
+    /// caused by guessing does not keep the owner out (OWASP's device cookies).
+    pub fn known_device(device: &str, ip: Option<&str>) -> Self {
         Keys {
-            account: None,
+            account: Some(format!("device:{device}")),
             ip: ip.map(|ip| format!("ip:{ip}")),
+        }
+    }
+
+    /// A sign-up: counts against the address it names and the client address, every time.
+    pub fn signup(email: &str, ip: Option<&str>) -> Self {
+        Keys {
+            account: Some(format!("signup:{}", email.trim().to_lowercase())),
+            ip: ip.map(|ip| format!("ip:signup:{ip}")),
         }
     }
 
@@ -70,13 +98,23 @@ impl Keys {
         }
     }
 
-    fn all(&self) -> Vec<String> {
-        self.account.iter().chain(self.ip.iter()).cloned().collect()
+    /// The client address first: a request refused there counts nowhere, so that a flood from
+    /// one address cannot push a victim's account into its delays.
+    fn all(&self) -> impl Iterator<Item = &String> {
+        self.ip.iter().chain(self.account.iter())
     }
 }
 
 fn policy_for(key: &str) -> Policy {
-    if key.starts_with("ip:") { IP } else { ACCOUNT }
+    if key.starts_with("ip:signup:") {
+        SIGNUP_IP
+    } else if key.starts_with("signup:") {
+        SIGNUP_ADDRESS
+    } else if key.starts_with("ip:") {
+        IP
+    } else {
+        ACCOUNT
+    }
 }
 
 /// Seconds to wait before this key may try again, or 0.
@@ -93,39 +131,94 @@ pub fn wait_seconds(record: &ThrottleRecord, now: i64) -> i64 {
     (record.last_failure_at + delay - now).max(0)
 }
 
-/// How long the caller must wait before trying again (0: go ahead).
-pub async fn check(db: &Db, keys: &Keys) -> Result<i64, StoreError> {
-    let now = crate::store::now();
-    let records = db.throttle_records(&keys.all()).await?;
-    Ok(records
-        .iter()
-        .map(|r| wait_seconds(r, now))
-        .max()
-        .unwrap_or(0))
+/// Whether an attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Counted (as a failure, until `succeeded` says otherwise): check the password now.
+    Go,
+    /// Refused without counting: try again after this many seconds.
+    Wait(i64),
 }
 
-/// Counts a failed attempt; returns which keys became locked by it.
+/// Counts an attempt against every key *before* the expensive or revealing work (a password
+/// hash, a mail), atomically per key (see `Db::begin_attempt`): N parallel attempts cost at most
+/// what the policy allows, on one instance or many. A refusal by one key takes back what the
+/// earlier keys counted.
+pub async fn begin(db: &Db, keys: &Keys) -> Result<Verdict, StoreError> {
+    let now = crate::store::now();
+    let mut counted: Vec<&String> = Vec::new();
+    for key in keys.all() {
+        let policy = policy_for(key);
+        let limits = AttemptLimits {
+            free: policy.free,
+            first_delay: FIRST_DELAY,
+            max_delay: policy.max_delay,
+        };
+        if db
+            .begin_attempt(key, now - WINDOW_SECONDS, limits)
+            .await?
+            .is_some()
+        {
+            counted.push(key);
+            continue;
+        }
+        for earlier in counted {
+            db.refund_attempt(earlier).await?;
+        }
+        let records = db.throttle_records(std::slice::from_ref(key)).await?;
+        let wait = records.iter().map(|r| wait_seconds(r, now)).max();
+        // The counter may have moved since the refusal; never say "wait 0 seconds".
+        return Ok(Verdict::Wait(wait.unwrap_or(0).max(1)));
+    }
+    Ok(Verdict::Go)
+}
+
+/// For requests where every one counts, whatever comes of it (mail, sign-up): `begin`, and the
+/// locks of `failed`.
+pub async fn count(db: &Db, keys: &Keys) -> Result<Verdict, StoreError> {
+    let verdict = begin(db, keys).await?;
+    if verdict == Verdict::Go {
+        failed(db, keys).await?;
+    }
+    Ok(verdict)
+}
+
+/// The attempt begun was a failure: locks the keys it took past their policy's limit and
+/// returns them.
 pub async fn failed(db: &Db, keys: &Keys) -> Result<Vec<String>, StoreError> {
     let now = crate::store::now();
     let mut locked = Vec::new();
     for key in keys.all() {
-        let failures = db.record_failure(&key, now - WINDOW_SECONDS).await?;
-        let policy = policy_for(&key);
-        if failures >= policy.lock_after {
-            db.lock_key(&key, now + policy.lock_seconds).await?;
-            locked.push(key);
+        let policy = policy_for(key);
+        if db
+            .lock_if_exceeded(key, policy.lock_after, now + policy.lock_seconds)
+            .await?
+        {
+            locked.push(key.clone());
         }
     }
     Ok(locked)
 }
 
-/// A successful sign-in clears the account's counter (not the address's: one valid account
-/// must not reset the limit for guessing others from the same place).
+/// The attempt begun succeeded: the account's counter is cleared, and the address's gets its
+/// attempt back (one valid account must not reset the limit for guessing others from the same
+/// place, nor use it up).
 pub async fn succeeded(db: &Db, keys: &Keys) -> Result<(), StoreError> {
+    if let Some(ip) = &keys.ip {
+        db.refund_attempt(ip).await?;
+    }
     match &keys.account {
         Some(account) => db.clear_throttle(account).await,
         None => Ok(()),
     }
+}
+
+/// Lifts a lock on the account (a password reset through the mailbox proves the owner).
+pub async fn unlock_account(db: &Db, email: &str) -> Result<(), StoreError> {
+    if let Some(account) = &Keys::new(email, None).account {
+        db.clear_throttle(account).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::authorize::unavailable;
 use super::login::{client_ip, see_other};
 use super::pages::{AccountPage, ConnectionView, date, form_expired, render};
-use crate::auth::{csrf, email_links, session, throttle};
-use crate::domain::{Email, Password};
+use crate::auth::{credentials, csrf, email_links, session};
+use crate::domain::Email;
 use crate::startup::AppState;
 use crate::store::{AuditEvent, StoreError, UserRecord};
 
@@ -295,9 +295,9 @@ enum Reauth {
     Refused,
 }
 
-/// Checks the current password as `/login` does: the same hasher, and the same throttle keys
-/// (this account's e-mail, the client address), so that a stolen session gives no faster way to
-/// guess the password than the login page. `failed` is the audit event of a wrong password.
+/// Checks the current password as `/login` does (`credentials::check`: the same hasher and
+/// the account's throttle keys), so that a stolen session gives no faster way to guess the password than the
+/// login page. `failed` is the audit event of a wrong password.
 async fn reauthenticate(
     req: &HttpRequest,
     state: &AppState,
@@ -305,55 +305,24 @@ async fn reauthenticate(
     password: &str,
     failed: &'static str,
 ) -> Result<Reauth, StoreError> {
-    let ip = client_ip(req, state);
-    let keys = throttle::Keys::new(&user.email, ip.as_deref());
-    let wait = throttle::check(&state.db, &keys).await?;
-    if wait > 0 {
-        state.audit.record(AuditEvent {
-            kind: "login_throttled",
-            user_id: Some(user.id),
-            ip,
-            ..Default::default()
-        });
-        return Ok(Reauth::Throttled(wait));
-    }
-    let verified = match Password::for_login(password) {
-        Some(pw) => {
-            state
-                .hasher
-                .verify(Some(user.password_hash.clone()), &pw)
-                .await
-        }
-        None => false,
+    let attempt = credentials::Attempt {
+        email: &user.email,
+        password,
+        ip: client_ip(req, state),
+        // Always the account's counter: a stolen session (with its browser's device cookie)
+        // must not add a counter of its own to guess on.
+        device: None,
+        failed_event: failed,
+        audit_user: Some(user.id),
     };
-    if verified {
-        throttle::succeeded(&state.db, &keys).await?;
-        return Ok(Reauth::Confirmed);
-    }
-    let locked = throttle::failed(&state.db, &keys).await?;
-    state.audit.record(AuditEvent {
-        kind: failed,
-        user_id: Some(user.id),
-        ip: ip.clone(),
-        ..Default::default()
-    });
-    for key in locked {
-        state.audit.record(AuditEvent {
-            kind: "login_locked",
-            user_id: Some(user.id),
-            ip: ip.clone(),
-            detail: Some(
-                if key.starts_with("ip:") {
-                    "address"
-                } else {
-                    "account"
-                }
-                .into(),
-            ),
-            ..Default::default()
-        });
-    }
-    Ok(Reauth::Refused)
+    Ok(
+        match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await? {
+            // The session's own account: another account's password must not do.
+            credentials::Outcome::Verified(checked) if checked.id == user.id => Reauth::Confirmed,
+            credentials::Outcome::Verified(_) | credentials::Outcome::Refused => Reauth::Refused,
+            credentials::Outcome::Throttled(wait) => Reauth::Throttled(wait),
+        },
+    )
 }
 
 /// The error to show for a re-authentication that did not confirm, with its status.

@@ -6,9 +6,9 @@ use serde::Deserialize;
 
 use super::authorize::unavailable;
 use super::pages::{LoginPage, render, safe_next};
-use crate::auth::{csrf, session, throttle};
+use crate::auth::{credentials, csrf, device, session};
 use crate::config::SignupPolicy;
-use crate::domain::{Email, Password};
+use crate::domain::Email;
 use crate::startup::AppState;
 use crate::store::AuditEvent;
 
@@ -75,100 +75,84 @@ pub async fn post(
         );
     }
     let ip = client_ip(&req, &state);
-    let keys = throttle::Keys::new(&form.email, ip.as_deref());
-    match throttle::check(&state.db, &keys).await {
-        Ok(0) => {}
-        Ok(wait) => {
-            state.audit.record(AuditEvent {
-                kind: "login_throttled",
-                ip: ip.clone(),
-                ..Default::default()
-            });
-            let message = format!("Too many failed sign-ins. Try again in {wait} seconds.");
+    let secure = state.config.issuer.is_https();
+    let attempt = credentials::Attempt {
+        email: &form.email,
+        password: &form.password,
+        ip: ip.clone(),
+        device: device::digest(&req, secure),
+        failed_event: "login_failed",
+        audit_user: None,
+    };
+    let user = match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await {
+        Ok(credentials::Outcome::Verified(user)) => user,
+        Ok(credentials::Outcome::Throttled(wait)) => {
+            let message = format!(
+                "Too many failed sign-ins. Try again in {wait} seconds, or reset your password to sign in now."
+            );
             let mut resp = fail(StatusCode::TOO_MANY_REQUESTS, &message);
             if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
             }
             return resp;
         }
+        Ok(credentials::Outcome::Refused) => {
+            return fail(StatusCode::UNAUTHORIZED, "Incorrect e-mail or password.");
+        }
         Err(e) => return unavailable(e),
-    }
-    let user = match Email::parse(&form.email) {
-        Ok(email) => match state.db.user_by_email(email.as_ref()).await {
-            Ok(u) => u.filter(|u| u.disabled_at.is_none()),
-            Err(e) => return unavailable(e),
-        },
-        Err(_) => None,
     };
-    let verified = match Password::for_login(&form.password) {
-        // Always hash (a dummy when there is no such account), so that timing reveals nothing.
-        Some(pw) => {
-            state
-                .hasher
-                .verify(user.as_ref().map(|u| u.password_hash.clone()), &pw)
-                .await
-        }
-        None => false,
+    let session = match session::start(&req, &state.db, user.id, secure).await {
+        Ok(cookie) => cookie,
+        Err(e) => return unavailable(e),
     };
-    let Some(user) = user.filter(|_| verified) else {
-        let locked = match throttle::failed(&state.db, &keys).await {
-            Ok(locked) => locked,
-            Err(e) => return unavailable(e),
-        };
-        state.audit.record(AuditEvent {
-            kind: "login_failed",
-            ip: ip.clone(),
-            ..Default::default()
-        });
-        for key in locked {
-            state.audit.record(AuditEvent {
-                kind: "login_locked",
-                ip: ip.clone(),
-                detail: Some(
-                    if key.starts_with("ip:") {
-                        "address"
-                    } else {
-                        "account"
-                    }
-                    .into(),
-                ),
-                ..Default::default()
-            });
-        }
-        return fail(StatusCode::UNAUTHORIZED, "Incorrect e-mail or password.");
+    let device = match device::remember(&state.db, user.id, secure).await {
+        Ok(cookie) => cookie,
+        Err(e) => return unavailable(e),
     };
-    if let Err(e) = throttle::succeeded(&state.db, &keys).await {
-        return unavailable(e);
-    }
-    match session::start(&req, &state.db, user.id, state.config.issuer.is_https()).await {
-        Ok(cookie) => {
-            state.audit.record(AuditEvent {
-                kind: "login_succeeded",
-                user_id: Some(user.id),
-                ip,
-                ..Default::default()
-            });
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, next))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .cookie(cookie)
-                .finish()
-        }
-        Err(e) => unavailable(e),
-    }
+    state.audit.record(AuditEvent {
+        kind: "login_succeeded",
+        user_id: Some(user.id),
+        ip,
+        ..Default::default()
+    });
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, next))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(session)
+        .cookie(device)
+        .finish()
 }
 
 /// The address the request came from (see `GPTAUTH_TRUST_PROXY`).
 pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<String> {
-    if state.config.trust_proxy {
-        req.connection_info()
-            .realip_remote_addr()
-            .map(|a| a.split(',').next().unwrap_or(a).trim().to_string())
-    } else {
-        req.peer_addr().map(|a| a.ip().to_string())
-    }
+    let peer = req.peer_addr().map(|a| a.ip());
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    forwarded_client(peer, forwarded, state.config.trust_proxy_hops).map(|ip| ip.to_string())
 }
 
+/// The client address behind `hops` trusted proxies: each appends the address it received the
+/// request from to `X-Forwarded-For`, so the trustworthy entry is the `hops`-th from the right;
+/// whatever stands left of it was written by the client and is ignored (as nginx's `real_ip`
+/// with a trusted hop count). `Forwarded` is not read: a proxy that sets only `X-Forwarded-For`
+/// would pass a client's own `Forwarded` through. A list shorter than `hops` (a request that
+/// did not pass every proxy) or an entry that is not an address falls back to the peer.
+fn forwarded_client<'a>(
+    peer: Option<std::net::IpAddr>,
+    headers: impl Iterator<Item = &'a str>,
+    hops: usize,
+) -> Option<std::net::IpAddr> {
+    if hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = headers.flat_map(|h| h.split(',')).map(str::trim).collect();
+    match entries.len().checked_sub(hops).and_then(|i| entries.get(i)) {
+        Some(entry) => entry.parse().ok().or(peer),
+        None => peer,
+    }
+}
 /// A parameter of the authorization request in `next`, if `next` is one.
 fn authorize_param(next: &str, name: &str) -> Option<String> {
     let query = next.strip_prefix("/oauth/authorize?")?;
@@ -218,4 +202,40 @@ pub fn see_other(location: &str) -> HttpResponse {
         .insert_header((header::LOCATION, location.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_client;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
+
+    #[test]
+    fn the_client_address_is_the_one_the_trusted_proxy_added() {
+        let peer = ip("10.0.0.2");
+        let one = |headers: &[&str]| forwarded_client(peer, headers.iter().copied(), 1);
+        assert_eq!(one(&["203.0.113.9"]), ip("203.0.113.9"));
+        assert_eq!(
+            one(&["fake, 203.0.113.9"]),
+            ip("203.0.113.9"),
+            "the client's own entry is ignored"
+        );
+        assert_eq!(
+            one(&["1.1.1.1", "203.0.113.9"]),
+            ip("203.0.113.9"),
+            "repeated headers join in order"
+        );
+        assert_eq!(one(&[]), peer, "not through the proxy");
+        assert_eq!(one(&["fake, not-an-address"]), peer);
+        let two = forwarded_client(peer, ["fake, 203.0.113.9, 10.0.0.1"].into_iter(), 2);
+        assert_eq!(two, ip("203.0.113.9"));
+        assert_eq!(
+            forwarded_client(peer, ["203.0.113.9"].into_iter(), 0),
+            peer,
+            "not trusted"
+        );
+    }
 }

@@ -102,18 +102,15 @@ pub async fn forgot(
     // Every request counts, found or not: per address and per client address.
     let ip = client_ip(&req, &state);
     let keys = throttle::Keys::mail(email.as_ref(), ip.as_deref());
-    match throttle::check(&state.db, &keys).await {
-        Ok(0) => {}
-        Ok(wait) => {
+    match throttle::count(&state.db, &keys).await {
+        Ok(throttle::Verdict::Go) => {}
+        Ok(throttle::Verdict::Wait(wait)) => {
             return again(
                 StatusCode::TOO_MANY_REQUESTS,
                 &format!("Too many requests. Try again in {wait} seconds."),
             );
         }
         Err(e) => return unavailable(e),
-    }
-    if let Err(e) = throttle::failed(&state.db, &keys).await {
-        return unavailable(e);
     }
     let user = match state.db.user_by_email(email.as_ref()).await {
         Ok(u) => u.filter(|u| u.disabled_at.is_none()),
@@ -254,6 +251,15 @@ pub async fn reset(
         Ok(None) => return link_dead(),
         Err(e) => return unavailable(e),
     };
+    // The mailbox proved the owner: a lock others caused by guessing ends with the reset.
+    let unlocked = match state.db.user_by_id(user_id).await {
+        Ok(Some(user)) => throttle::unlock_account(&state.db, &user.email).await,
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = unlocked {
+        return unavailable(e);
+    }
     state.audit.record(AuditEvent {
         kind: "password_reset",
         user_id: Some(user_id),

@@ -72,10 +72,12 @@ pub async fn post(
         );
     }
     let ip = super::login::client_ip(&req, &state);
-    let keys = throttle::Keys::address(ip.as_deref());
-    match throttle::check(&state.db, &keys).await {
-        Ok(0) => {}
-        Ok(wait) => {
+    // Every sign-up counts, per client address and per address named: each hashes a password
+    // and mails someone, and a taken address answers differently.
+    let keys = throttle::Keys::signup(&form.email, ip.as_deref());
+    match throttle::count(&state.db, &keys).await {
+        Ok(throttle::Verdict::Go) => {}
+        Ok(throttle::Verdict::Wait(wait)) => {
             return again(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("Too many attempts. Try again in {wait} seconds."),
@@ -113,11 +115,8 @@ pub async fn post(
     match state.db.insert_user(&new_user).await {
         Ok(()) => {}
         Err(StoreError::Duplicate) => {
-            // Without e-mail verification a taken address cannot be hidden here; counting the
-            // attempt against the address bounds how fast anyone can probe for accounts.
-            if let Err(e) = throttle::failed(&state.db, &keys).await {
-                return unavailable(e);
-            }
+            // Without verifying the address first, a taken one cannot be hidden here; the
+            // sign-up throttle above bounds how fast anyone can probe for accounts.
             return again(
                 StatusCode::CONFLICT,
                 "This account could not be created. If you already have one, sign in instead."

@@ -157,16 +157,13 @@ pub async fn resend(
         return see_other(&next);
     }
     let keys = throttle::Keys::mail(&user.email, client_ip(&req, &state).as_deref());
-    match throttle::check(&state.db, &keys).await {
-        Ok(0) => {}
-        Ok(wait) => {
+    match throttle::count(&state.db, &keys).await {
+        Ok(throttle::Verdict::Go) => {}
+        Ok(throttle::Verdict::Wait(wait)) => {
             let message = format!("Too many requests. Try again in {wait} seconds.");
             return pending_page(&req, &state, next, None, Some(message)).await;
         }
         Err(e) => return unavailable(e),
-    }
-    if let Err(e) = throttle::failed(&state.db, &keys).await {
-        return unavailable(e);
     }
     let client_name = super::login::client_name(&state, &next).await;
     if let Err(e) =

@@ -14,6 +14,7 @@ mod clients;
 mod codes;
 mod connections;
 mod consents;
+mod devices;
 mod email_tokens;
 mod keys;
 mod portal;
@@ -34,7 +35,7 @@ pub use portal::{CLIENT_ERROR_KINDS, DayCount, SetupOutcome};
 pub use refresh::{NewRefreshFamily, RefreshLookup, Rotation};
 pub use registrations::{InitialAccessToken, RegistrationUpdate};
 pub use sessions::SessionRecord;
-pub use throttle::ThrottleRecord;
+pub use throttle::{AttemptLimits, ThrottleRecord};
 pub use users::{NewUser, UserRecord};
 
 /// A connection pool to either backend.

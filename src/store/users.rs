@@ -34,7 +34,7 @@ pub struct NewUser<'a> {
 
 /// Takes away every way back into an account, inside the caller's transaction `tx` (a macro:
 /// each driver's transaction has its own type): sessions end, refresh-token families are
-/// revoked, unredeemed codes are dropped, and every pending mailed link (verification, reset,
+/// revoked, unredeemed codes are dropped, known devices are forgotten, and every pending mailed link (verification, reset,
 /// change of address) is voided, so that none issued before (possibly to an attacker) can be
 /// used afterwards. Links that secure the account (mailed to the previous address when it was
 /// changed) stay: they only ever help the owner.
@@ -54,6 +54,10 @@ macro_rules! end_user_access {
         .execute(&mut *$tx)
         .await?;
         sqlx::query("DELETE FROM auth_codes WHERE user_id = $1")
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM known_devices WHERE user_id = $1")
             .bind($id)
             .execute(&mut *$tx)
             .await?;

@@ -23,6 +23,7 @@ mod resources;
 mod revocation;
 mod security;
 mod takeover;
+mod throttling;
 mod token;
 mod userinfo;
 mod verifier;
