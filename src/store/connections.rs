@@ -28,8 +28,9 @@ impl Db {
         .await)?)
     }
 
-    /// Withdraws consent and revokes every refresh-token family of this user and client at
-    /// once, so the client's next refresh fails and it must ask the user again.
+    /// Withdraws consent, drops the client's unredeemed codes for this user and revokes every
+    /// refresh-token family of this user and client at once, so the client can neither redeem
+    /// a code it was sent before nor refresh, and must ask the user again.
     pub async fn disconnect(&self, user_id: Uuid, client_id: &str) -> Result<bool> {
         let now = super::now();
         let removed = on_db!(self, |p| {
@@ -40,6 +41,11 @@ impl Db {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            sqlx::query("DELETE FROM auth_codes WHERE user_id = $1 AND client_id = $2")
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "UPDATE refresh_families SET revoked_at = $3, revoked_reason = $4 \
                  WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-fn gptauth(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn gptauth(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gptauth"))
         .args(args)
         .env("DATABASE_URL", &app.database_url)

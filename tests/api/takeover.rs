@@ -227,3 +227,33 @@ with_mail! {
         assert!(location.starts_with("/consent"), "consent is asked again, not a code: {location}");
     }
 }
+
+crate::both_backends! {
+    async fn a_disabled_user_keeps_no_code_and_no_refresh(app: TestApp) {
+        let client = app.client().await;
+        app.user("ada@example.com").await;
+        let tokens = app.tokens_for(&client, "ada@example.com").await;
+        let cb = app.sign_in(&browser(), &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await;
+        let out = crate::cli::gptauth(&app, &["user", "disable", "--email", "ada@example.com"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let (status, body) = app.exchange_code(&client, true, &cb.code(), CHATGPT_OPENAI).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "a code sent before the disable is dead: {body}");
+        let (status, body) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    }
+
+    async fn a_withdrawn_consent_keeps_no_code_and_no_refresh(app: TestApp) {
+        let client = app.client().await;
+        app.user("ada@example.com").await;
+        let tokens = app.tokens_for(&client, "ada@example.com").await;
+        let popup = browser();
+        let cb = app.sign_in(&popup, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await;
+        let (_, _, page) = app.get(&popup, &app.url("/account")).await;
+        let (status, _, _) = app.post_form(&popup, &app.url("/account/disconnect"), &[("csrf_token", &form_value(&page, "csrf_token")), ("client_id", &client.id)]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (status, body) = app.exchange_code(&client, true, &cb.code(), CHATGPT_OPENAI).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "a code sent before the disconnect is dead: {body}");
+        let (status, body) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    }
+}
