@@ -4,6 +4,7 @@
 use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 
+use super::cookie_name;
 use crate::crypto;
 use crate::store::{Db, SessionRecord, StoreError, UserRecord};
 
@@ -13,23 +14,36 @@ pub const LIFETIME_SECONDS: i64 = 30 * 24 * 3600;
 /// A session unused this long is over.
 pub const IDLE_SECONDS: i64 = 7 * 24 * 3600;
 
-fn cookie_digest(req: &HttpRequest) -> Option<String> {
-    req.cookie(COOKIE)
+/// The session cookie's value on this request, if well formed (live or not).
+pub(super) fn cookie_value(req: &HttpRequest, secure: bool) -> Option<String> {
+    req.cookie(&cookie_name(COOKIE, secure))
         .filter(|c| c.value().len() == 43)
-        .map(|c| crypto::digest(c.value()))
+        .map(|c| c.value().to_string())
+}
+
+fn cookie_digest(req: &HttpRequest, secure: bool) -> Option<String> {
+    cookie_value(req, secure).map(|v| crypto::digest(&v))
 }
 
 /// The user signed in on this request, if any.
-pub async fn current_user(req: &HttpRequest, db: &Db) -> Result<Option<UserRecord>, StoreError> {
-    match cookie_digest(req) {
+pub async fn current_user(
+    req: &HttpRequest,
+    db: &Db,
+    secure: bool,
+) -> Result<Option<UserRecord>, StoreError> {
+    match cookie_digest(req, secure) {
         Some(digest) => db.session_user(&digest, IDLE_SECONDS).await,
         None => Ok(None),
     }
 }
 
 /// The live session on this request, with its user and sign-in time.
-pub async fn current(req: &HttpRequest, db: &Db) -> Result<Option<SessionRecord>, StoreError> {
-    match cookie_digest(req) {
+pub async fn current(
+    req: &HttpRequest,
+    db: &Db,
+    secure: bool,
+) -> Result<Option<SessionRecord>, StoreError> {
+    match cookie_digest(req, secure) {
         Some(digest) => db.session(&digest, IDLE_SECONDS).await,
         None => Ok(None),
     }
@@ -43,7 +57,7 @@ pub async fn start(
     user_id: uuid::Uuid,
     secure: bool,
 ) -> Result<Cookie<'static>, StoreError> {
-    if let Some(previous) = cookie_digest(req) {
+    if let Some(previous) = cookie_digest(req, secure) {
         db.delete_session(&previous).await?;
     }
     let value = crypto::random_token();
@@ -68,7 +82,7 @@ pub async fn end(
     secure: bool,
     everywhere: bool,
 ) -> Result<Cookie<'static>, StoreError> {
-    if let Some(digest) = cookie_digest(req) {
+    if let Some(digest) = cookie_digest(req, secure) {
         let user = if everywhere {
             db.session_user(&digest, IDLE_SECONDS).await?
         } else {
@@ -83,7 +97,7 @@ pub async fn end(
 }
 
 fn cookie(value: String, secure: bool, max_age: CookieDuration) -> Cookie<'static> {
-    Cookie::build(COOKIE, value)
+    Cookie::build(cookie_name(COOKIE, secure), value)
         .path("/")
         .http_only(true)
         .secure(secure)

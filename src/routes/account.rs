@@ -28,7 +28,7 @@ const MAX_NAME_CHARS: usize = 100;
 
 /// The signed-in user, or the answer to send instead.
 async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<UserRecord, HttpResponse> {
-    match session::current_user(req, &state.db).await {
+    match session::current_user(req, &state.db, state.config.issuer.is_https()).await {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(see_other(SIGN_IN)),
         Err(e) => Err(unavailable(e)),
@@ -42,7 +42,7 @@ async fn form_user(
     state: &AppState,
     csrf_token: &str,
 ) -> Result<UserRecord, HttpResponse> {
-    if !csrf::verify(req, csrf_token) {
+    if !csrf::verify(req, state.config.issuer.is_https(), csrf_token) {
         return Err(form_expired());
     }
     signed_in(req, state).await

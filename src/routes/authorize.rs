@@ -23,7 +23,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Ok(v) => v,
         Err(page) => return page,
     };
-    let session = match session::current(&req, &state.db).await {
+    let session = match session::current(&req, &state.db, state.config.issuer.is_https()).await {
         Ok(s) => s,
         Err(e) => return unavailable(e),
     };

@@ -18,7 +18,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         Err(page) => return page,
     };
     let query = request.params.to_query();
-    let user = match session::current_user(&req, &state.db).await {
+    let user = match session::current_user(&req, &state.db, state.config.issuer.is_https()).await {
         Ok(Some(u)) => u,
         Ok(None) => return to_login(&query),
         Err(e) => return unavailable(e),
@@ -86,14 +86,14 @@ pub async fn post(
         Ok(v) => v,
         Err(page) => return page,
     };
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return error_page(
             StatusCode::BAD_REQUEST,
             "Form expired",
             "This form has expired. Go back to ChatGPT and sign in again.".into(),
         );
     }
-    let signed_in = match session::current(&req, &state.db).await {
+    let signed_in = match session::current(&req, &state.db, state.config.issuer.is_https()).await {
         Ok(Some(s)) => s,
         Ok(None) => return to_login(&request.params.to_query()),
         Err(e) => return unavailable(e),

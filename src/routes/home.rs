@@ -9,7 +9,7 @@ use crate::auth::{csrf, session};
 use crate::startup::AppState;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let user = match session::current_user(&req, &state.db).await {
+    let user = match session::current_user(&req, &state.db, state.config.issuer.is_https()).await {
         Ok(u) => u,
         Err(e) => return unavailable(e),
     };

@@ -27,7 +27,7 @@ pub async fn get(
 ) -> HttpResponse {
     let next = safe_next(query.next.as_deref());
     if query.fresh.is_none() {
-        match session::current_user(&req, &state.db).await {
+        match session::current_user(&req, &state.db, state.config.issuer.is_https()).await {
             Ok(Some(_)) => return see_other(&next),
             Ok(None) => {}
             Err(e) => return unavailable(e),
@@ -68,7 +68,7 @@ pub async fn post(
             shown_name.clone(),
         )
     };
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return fail(
             StatusCode::BAD_REQUEST,
             "The form expired. Please try again.",
@@ -182,7 +182,7 @@ fn page(
     error: Option<&str>,
     client_name: Option<String>,
 ) -> HttpResponse {
-    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
     render(
         status,
         &LoginPage {

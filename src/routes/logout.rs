@@ -20,10 +20,12 @@ pub async fn post(
     state: web::Data<AppState>,
     form: web::Form<LogoutForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return form_expired();
     }
-    if let Ok(Some(user)) = session::current_user(&req, &state.db).await {
+    if let Ok(Some(user)) =
+        session::current_user(&req, &state.db, state.config.issuer.is_https()).await
+    {
         state.audit.record(crate::store::AuditEvent {
             kind: if form.everywhere.is_some() {
                 "logout_everywhere"

@@ -43,7 +43,7 @@ fn forgot_page(
     status: StatusCode,
     view: ForgotPage,
 ) -> HttpResponse {
-    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
     render(
         status,
         &ForgotPage { csrf_token, ..view },
@@ -90,7 +90,7 @@ pub async fn forgot(
         };
         forgot_page(&req, &state, status, view)
     };
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return again(
             StatusCode::BAD_REQUEST,
             "The form expired. Please try again.",
@@ -172,7 +172,7 @@ fn reset_page(
     token: String,
     error: Option<String>,
 ) -> HttpResponse {
-    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
     render(
         status,
         &ResetPage {
@@ -227,7 +227,7 @@ pub async fn reset(
             Some(error),
         )
     };
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return again("The form expired. Please try again.".into());
     }
     // The new password is checked before the link is spent, so a typo costs nothing.
@@ -311,7 +311,8 @@ pub async fn secure_form(
         .await
     {
         Ok(true) => {
-            let (csrf_token, cookie) = csrf::token_for(&req, state.config.issuer.is_https());
+            let (csrf_token, cookie) =
+                csrf::token_before_sign_in(&req, state.config.issuer.is_https());
             render(
                 StatusCode::OK,
                 &SecureAccountPage {
@@ -341,7 +342,7 @@ pub async fn secure(
     state: web::Data<AppState>,
     form: web::Form<SecureForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return super::pages::form_expired();
     }
     let secured = match state.db.secure_account(&crypto::digest(&form.token)).await {

@@ -41,7 +41,7 @@ fn link_over() -> HttpResponse {
 }
 
 fn page(req: &HttpRequest, state: &AppState, status: StatusCode, view: SetupPage) -> HttpResponse {
-    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
     render(
         status,
         &SetupPage { csrf_token, ..view },
@@ -99,7 +99,7 @@ pub async fn post(
         };
         page(&req, &state, StatusCode::BAD_REQUEST, view)
     };
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return again("The form expired. Please try again.".into());
     }
     let email = match Email::parse(&form.email) {

@@ -65,7 +65,7 @@ pub async fn post(
             Some(error),
         )
     };
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return again(
             StatusCode::BAD_REQUEST,
             "The form expired. Please try again.".into(),
@@ -156,7 +156,7 @@ fn page(
     name: String,
     error: Option<String>,
 ) -> HttpResponse {
-    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
     render(
         status,
         &SignupPage {

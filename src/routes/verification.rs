@@ -103,7 +103,7 @@ async fn pending_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> HttpResponse {
-    let user = match session::current_user(req, &state.db).await {
+    let user = match session::current_user(req, &state.db, state.config.issuer.is_https()).await {
         Ok(Some(u)) => u,
         Ok(None) => return see_other("/login"),
         Err(e) => return unavailable(e),
@@ -144,11 +144,11 @@ pub async fn resend(
     state: web::Data<AppState>,
     form: web::Form<ResendForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return form_expired();
     }
     let next = safe_next(form.next.as_deref());
-    let user = match session::current_user(&req, &state.db).await {
+    let user = match session::current_user(&req, &state.db, state.config.issuer.is_https()).await {
         Ok(Some(u)) => u,
         Ok(None) => return see_other("/login"),
         Err(e) => return unavailable(e),

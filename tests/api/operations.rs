@@ -620,11 +620,14 @@ async fn sigterm_lets_requests_in_flight_finish() {
         db,
         state: None,
     };
-    app.user("ada@example.com").await;
     // Sign-ins hash with argon2id (a few at a time): a burst keeps requests in flight. The
     // forms are fetched first, so that all the sign-ins are on their way when SIGTERM comes.
+    // Sixteen people, one attempt each: within the throttle's free attempts per account and per
+    // client address, which count attempts in flight.
     let mut forms = Vec::new();
-    for _ in 0..24 {
+    for i in 0..16 {
+        let email = format!("user{i}@example.com");
+        app.user(&email).await;
         let browser = browser();
         let page = browser
             .get(app.url("/login"))
@@ -634,14 +637,14 @@ async fn sigterm_lets_requests_in_flight_finish() {
             .text()
             .await
             .expect("page");
-        forms.push((browser, form_value(&page, "csrf_token")));
+        forms.push((browser, form_value(&page, "csrf_token"), email));
     }
     let mut logins = Vec::new();
-    for (browser, csrf) in forms {
+    for (browser, csrf, email) in forms {
         let address = app.address.clone();
         logins.push(tokio::spawn(async move {
             let form = [
-                ("email", "ada@example.com"),
+                ("email", email.as_str()),
                 ("password", PASSWORD),
                 ("csrf_token", csrf.as_str()),
                 ("next", "/"),

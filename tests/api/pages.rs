@@ -42,6 +42,29 @@ crate::both_backends! {
     }
 }
 
+/// The `Set-Cookie` header of a response that sets `name`.
+fn set_cookie(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", resp.headers()))
+        .to_string()
+}
+
+/// Cookies an https issuer sets: `__Host-` names (no sibling subdomain can set or shadow them),
+/// `Secure`, `Path=/`, no `Domain`; HSTS for a year. The test server itself speaks plain http,
+/// so the cookies are sent back by hand, as a browser would over https.
+fn assert_host_only_secure(cookie: &str) {
+    assert!(cookie.starts_with("__Host-"), "{cookie}");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("; HttpOnly") && cookie.contains("; Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+}
+
 #[tokio::test]
 async fn an_https_issuer_makes_cookies_secure_and_sends_hsts() {
     let app = spawn_app(
@@ -50,15 +73,126 @@ async fn an_https_issuer_makes_cookies_secure_and_sends_hsts() {
     )
     .await
     .expect("app");
-    let resp = reqwest::get(app.url("/login")).await.expect("get");
-    assert!(resp.headers().get("strict-transport-security").is_some());
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
+    app.user("ada@example.com").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let resp = http.get(app.url("/login")).send().await.expect("get");
+    assert_eq!(
+        resp.headers()
+            .get("strict-transport-security")
+            .and_then(|v| v.to_str().ok()),
+        Some("max-age=31536000")
+    );
+    let csrf = set_cookie(&resp, "__Host-gptauth_csrf");
+    assert_host_only_secure(&csrf);
+    let nonce = csrf.split(';').next().expect("pair").to_string();
+    let page = resp.text().await.expect("body");
+    let resp = http
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &nonce)
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("email", "ada@example.com"),
+                    ("password", PASSWORD),
+                    ("csrf_token", &form_value(&page, "csrf_token")),
+                    ("next", "/account"),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&resp, "__Host-gptauth_session");
+    assert_host_only_secure(&session);
+    assert!(session.contains("SameSite=Lax"), "{session}");
+    assert_host_only_secure(&set_cookie(&resp, "__Host-gptauth_device"));
+    // A cookie without the prefix (planted by a sibling subdomain) is no session here.
+    let planted = session
+        .split(';')
+        .next()
+        .expect("pair")
+        .trim_start_matches("__Host-")
         .to_string();
-    assert!(cookie.contains("Secure"), "{cookie}");
+    let resp = http
+        .get(app.url("/account"))
+        .header("cookie", &planted)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        resp.status(),
+        StatusCode::SEE_OTHER,
+        "not signed in by an unprefixed cookie"
+    );
+}
+
+/// The `name=value` pair of the cookie `name` a response sets.
+fn pair(resp: &reqwest::Response, name: &str) -> String {
+    set_cookie(resp, name)
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string()
+}
+
+/// Signs `email` in without a cookie jar; returns its CSRF nonce and session cookie pairs.
+async fn cookies_of_a_sign_in(
+    app: &TestApp,
+    http: &reqwest::Client,
+    email: &str,
+) -> (String, String) {
+    let resp = http.get(app.url("/login")).send().await.expect("get");
+    let nonce = pair(&resp, "gptauth_csrf");
+    let page = resp.text().await.expect("body");
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("email", email),
+            ("password", PASSWORD),
+            ("csrf_token", &form_value(&page, "csrf_token")),
+            ("next", "/account"),
+        ])
+        .finish();
+    let resp = http
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &nonce)
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    (nonce, pair(&resp, "gptauth_session"))
+}
+
+crate::both_backends! {
+    async fn a_csrf_token_is_bound_to_the_session(app: TestApp) {
+        app.user("ada@example.com").await;
+        app.user("mallory@example.com").await;
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let (_, victim_session) = cookies_of_a_sign_in(&app, &http, "ada@example.com").await;
+        // The attacker reads a token off their own account page, for their own nonce...
+        let (attacker_nonce, attacker_session) = cookies_of_a_sign_in(&app, &http, "mallory@example.com").await;
+        let page = http.get(app.url("/account")).header("cookie", format!("{attacker_nonce}; {attacker_session}"))
+            .send().await.expect("get").text().await.expect("body");
+        let token = form_value(&page, "csrf_token");
+        // ...plants that nonce beside the victim's session (a sibling subdomain could, before
+        // __Host-) and has the victim's browser post a form with the token.
+        let post = |cookies: String, token: String| {
+            let http = &http;
+            let url = app.url("/account/profile");
+            async move {
+                let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs([("csrf_token", token.as_str()), ("name", "pwned")]).finish();
+                http.post(url).header("content-type", "application/x-www-form-urlencoded").header("cookie", cookies).body(body).send().await.expect("post").status()
+            }
+        };
+        assert_eq!(post(format!("{attacker_nonce}; {victim_session}"), token.clone()).await, StatusCode::BAD_REQUEST, "a token made for another session is refused");
+        assert_eq!(post(format!("{attacker_nonce}; {attacker_session}"), token).await, StatusCode::SEE_OTHER, "the token works with the session it was made for");
+    }
 }
 
 /// Whether the login page loads any script.

@@ -249,7 +249,7 @@ pub async fn create(
         Err(resp) => return resp,
     };
     let form = form.into_inner();
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return form_expired();
     }
     let checked = match check(&form) {
@@ -395,7 +395,7 @@ async fn form_on_client(
     csrf_token: &str,
 ) -> Result<(UserRecord, ClientRecord), HttpResponse> {
     let user = builder(req, state).await?;
-    if !csrf::verify(req, csrf_token) {
+    if !csrf::verify(req, state.config.issuer.is_https(), csrf_token) {
         return Err(form_expired());
     }
     let client = managed_client(state, &user, client_id).await?;

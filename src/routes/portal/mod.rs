@@ -44,7 +44,7 @@ pub(super) async fn builder(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<UserRecord, HttpResponse> {
-    match session::current_user(req, &state.db).await {
+    match session::current_user(req, &state.db, state.config.issuer.is_https()).await {
         Ok(Some(user)) if user.may_build() => Ok(user),
         Ok(Some(_)) => Err(error_page(
             StatusCode::FORBIDDEN,

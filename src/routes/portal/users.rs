@@ -90,7 +90,7 @@ pub async fn set_role(
         Ok(u) => u,
         Err(resp) => return resp,
     };
-    if !csrf::verify(&req, &form.csrf_token) {
+    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
         return form_expired();
     }
     let builder = match form.action.as_str() {
