@@ -236,7 +236,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user(&db, &config, cmd).await,
         Command::Client(cmd) => client(&db, &config, cmd).await,
-        Command::Keys(cmd) => keys(&db, cmd).await,
+        Command::Keys(cmd) => keys(&db, &config, cmd).await,
         Command::RegistrationToken(cmd) => registration_tokens::run(&db, &config, cmd).await,
         Command::Audit { since, json } => audit(&db, since.as_deref(), json).await,
         Command::Backup { path, json } => backup(&db, &path, json).await,
@@ -638,7 +638,7 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
     }
 }
 
-async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
+async fn keys(db: &Db, config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
     let as_json = |k: &crate::store::KeyRecord| {
         json!({ "kid": k.kid, "alg": k.alg, "created_at": k.created_at,
                 "retired_at": k.retired_at, "active": k.retired_at.is_none() })
@@ -666,8 +666,10 @@ async fn keys(db: &Db, cmd: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate { json } => {
             let mut fresh = Vec::new();
+            let sealer = crate::startup::sealer(config);
+            tokens::check_keys_open(db, &sealer).await?;
             for alg in tokens::SIGNING_ALGORITHMS {
-                let key = tokens::generate(alg)?;
+                let key = tokens::generate_sealed(alg, &sealer)?;
                 db.rotate_in_key(&key).await?;
                 fresh.push(key);
             }

@@ -41,6 +41,10 @@ pub struct Config {
     pub log_json: bool,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// Encrypts the private signing keys at rest (`GPTAUTH_KEY_ENCRYPTION_KEY[_FILE]`).
+    pub key_encryption_key: Option<Secret>,
+    /// The one before, during a rotation: still opens what it sealed.
+    pub key_encryption_key_previous: Option<Secret>,
 }
 
 /// Whether clients may register themselves at `/oauth/register` (RFC 7591).
@@ -217,6 +221,8 @@ impl Config {
                     });
                 }
             };
+        let key_encryption_key = secret(&get, "GPTAUTH_KEY_ENCRYPTION_KEY")?;
+        let key_encryption_key_previous = secret(&get, "GPTAUTH_KEY_ENCRYPTION_KEY_PREVIOUS")?;
         let smtp_url = get("GPTAUTH_SMTP_URL").filter(|v| !v.trim().is_empty());
         if let Some(url) = &smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
@@ -311,8 +317,67 @@ impl Config {
             log_filter: text("RUST_LOG", "info"),
             log_json,
             metrics_token: get("GPTAUTH_METRICS_TOKEN").filter(|t| !t.trim().is_empty()),
+            key_encryption_key,
+            key_encryption_key_previous,
         })
     }
+}
+
+/// A secret from the configuration: never printed (its `Debug` is `***`).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A secret from `VAR`, or from the file `VAR_FILE` names (container secrets; one trailing
+/// newline is dropped); both set is an error. A key-encryption key needs at least 32 characters.
+fn secret(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<Option<Secret>, ConfigError> {
+    let file_var = format!("{var}_FILE");
+    let inline = get(var).filter(|v| !v.trim().is_empty());
+    let file = get(&file_var).filter(|v| !v.trim().is_empty());
+    let value = match (inline, file) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError {
+                var,
+                message: format!("set either {var} or {file_var}, not both"),
+            });
+        }
+        (Some(v), None) => v,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError {
+                var,
+                message: format!("{file_var}: cannot read {:?}: {e}", path.trim()),
+            })?;
+            text.strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text)
+                .to_string()
+        }
+        (None, None) => return Ok(None),
+    };
+    let min = crate::tokens::sealing::MIN_SECRET_CHARS;
+    if value.chars().count() < min {
+        return Err(ConfigError {
+            var,
+            message: format!(
+                "must be at least {min} characters (a random secret, e.g. `openssl rand -base64 32`)"
+            ),
+        });
+    }
+    Ok(Some(Secret(value)))
 }
 
 /// A database URL with any password replaced, for error messages and logs.

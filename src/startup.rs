@@ -71,7 +71,7 @@ impl Application {
         db: Db,
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
-        let keys = Keys::load_or_create(&db, config.access_token_ttl).await?;
+        let keys = Keys::load_or_create(&db, config.access_token_ttl, sealer(&config)).await?;
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Bind {
@@ -195,6 +195,17 @@ async fn upkeep(state: Arc<AppState>) {
             tracing::warn!(error = %e, "purging unused metadata-document clients failed");
         }
     }
+}
+
+/// What opens and seals the stored private keys under this configuration.
+pub fn sealer(config: &Config) -> crate::tokens::sealing::Sealer {
+    crate::tokens::sealing::Sealer::new(
+        config.key_encryption_key.as_ref().map(|s| s.expose()),
+        config
+            .key_encryption_key_previous
+            .as_ref()
+            .map(|s| s.expose()),
+    )
 }
 
 /// How long a setup link works.

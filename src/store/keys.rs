@@ -108,4 +108,19 @@ impl Db {
         });
         Ok(rotated)
     }
+
+    /// Replaces a key's stored private half, if it is still `old` (another instance may have
+    /// re-encrypted it meanwhile); true when this call replaced it.
+    pub async fn replace_private_key(&self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        let replaced = on_db!(self, |p| sqlx::query(
+            "UPDATE signing_keys SET private_der = $3 WHERE kid = $1 AND private_der = $2"
+        )
+        .bind(kid)
+        .bind(old)
+        .bind(new)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(replaced == 1)
+    }
 }

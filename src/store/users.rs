@@ -208,11 +208,9 @@ impl Db {
     }
 
     /// A password reset, in one transaction: spends the mailed reset link, sets the new hash,
-    /// takes away every way in (`end_user_access!`) and marks the address proven (the link
-    /// reached it). An account whose address was never proven may have been claimed by someone
-    /// else before its owner (pre-account-takeover): its consents go too, so that nothing that
-    /// person approved survives the owner's reset. `None` when the link is unknown, expired or
-    /// spent, or the account is gone.
+    /// takes away every way in (`end_user_access!`: for an address claimed by someone before its
+    /// owner, everything that person set going) and marks the address proven (the link reached
+    /// it). `None` when the link is unknown, expired or spent, or the account is gone.
     pub async fn reset_password(
         &self,
         token_hash: &str,
@@ -229,20 +227,17 @@ impl Db {
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            let account: Option<(Uuid, Option<i64>)> = match spent {
+            let account: Option<Uuid> = match spent {
                 Some(id) => {
-                    sqlx::query_as(
-                        "SELECT id, email_verified_at FROM users \
-                         WHERE id = $1 AND deleted_at IS NULL",
-                    )
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?
+                    sqlx::query_scalar("SELECT id FROM users WHERE id = $1 AND deleted_at IS NULL")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
                 }
                 None => None,
             };
             match account {
-                Some((id, verified_at)) => {
+                Some(id) => {
                     sqlx::query(
                         "UPDATE users SET password_hash = $2, \
                          email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1",
@@ -253,12 +248,6 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
                     end_user_access!(tx, id, now, "password reset");
-                    if verified_at.is_none() {
-                        sqlx::query("DELETE FROM consents WHERE user_id = $1")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
                     tx.commit().await?;
                     Some(id)
                 }

@@ -11,6 +11,7 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 
+use super::sealing::{SealError, Sealer};
 use crate::store::{Db, KeyRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,8 @@ pub enum KeyError {
     Generate,
     #[error("stored key {kid} is unusable: {reason}")]
     Unusable { kid: String, reason: String },
+    #[error("stored key {kid} cannot be read: {source}")]
+    Sealed { kid: String, source: SealError },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,20 +57,26 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// Parses a stored key: PKCS#8 for ES256, RFC 8017 `RSAPrivateKey` for RS256.
-    fn from_record(record: &KeyRecord) -> Result<Self, KeyError> {
+    /// Parses a stored key (opened first when sealed): PKCS#8 for ES256, RFC 8017
+    /// `RSAPrivateKey` for RS256.
+    fn from_record(record: &KeyRecord, sealer: &Sealer) -> Result<Self, KeyError> {
         let unusable = |reason: &str| KeyError::Unusable {
             kid: record.kid.clone(),
             reason: reason.into(),
         };
         let alg = parse_alg(record)?;
+        let der = sealer
+            .open(&record.kid, &record.private_der)
+            .map_err(|source| KeyError::Sealed {
+                kid: record.kid.clone(),
+                source,
+            })?;
         let key = match alg {
             Algorithm::RS256 => SigningKey::Rs256(
-                RsaKeyPair::from_der(&record.private_der)
-                    .map_err(|_| unusable("not an RSA private key"))?,
+                RsaKeyPair::from_der(&der).map_err(|_| unusable("not an RSA private key"))?,
             ),
             _ => SigningKey::Es256(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &record.private_der)
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
                     .map_err(|_| unusable("not a P-256 private key"))?,
             ),
         };
@@ -139,6 +148,20 @@ pub struct Keys {
     /// When a token with an unknown `kid` last made us reload (Unix seconds): at most once a
     /// second, so garbage `kid`s cannot turn into a database load.
     last_kid_reload: Arc<std::sync::atomic::AtomicI64>,
+    /// Opens the stored private keys and seals new ones.
+    sealer: Arc<Sealer>,
+}
+
+/// A new key pair for `alg` in its stored form (sealed when a key-encryption key is given).
+pub fn generate_sealed(alg: Algorithm, sealer: &Sealer) -> Result<KeyRecord, KeyError> {
+    let mut record = generate(alg)?;
+    record.private_der = sealer
+        .seal(&record.kid, &record.private_der)
+        .map_err(|source| KeyError::Sealed {
+            kid: record.kid.clone(),
+            source,
+        })?;
+    Ok(record)
 }
 
 /// A new key pair for `alg`, ready to store.
@@ -232,18 +255,31 @@ fn pkcs1_from_pkcs8(der: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl Keys {
-    /// Loads the key set, generating the first key when the database has none.
-    pub async fn load_or_create(db: &Db, access_token_ttl: i64) -> Result<Self, KeyError> {
-        let set = Self::build(db, access_token_ttl, true).await?;
+    /// Loads the key set, generating the first key when the database has none. Stored keys
+    /// not sealed with the current key-encryption key (plain ones, or sealed with the previous
+    /// key) are sealed with it first; a sealed key that no given key opens stops the start.
+    pub async fn load_or_create(
+        db: &Db,
+        access_token_ttl: i64,
+        sealer: Sealer,
+    ) -> Result<Self, KeyError> {
+        reseal(db, &sealer).await?;
+        let set = Self::build(db, access_token_ttl, true, &sealer).await?;
+        if !sealer.enabled() {
+            tracing::warn!(
+                "signing keys are stored unencrypted: set GPTAUTH_KEY_ENCRYPTION_KEY to encrypt them"
+            );
+        }
         Ok(Keys {
             current: Arc::new(RwLock::new(Arc::new(set))),
             last_kid_reload: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            sealer: Arc::new(sealer),
         })
     }
 
     /// Re-reads the keys (another instance may have rotated).
     pub async fn reload(&self, db: &Db, access_token_ttl: i64) -> Result<(), KeyError> {
-        let set = Self::build(db, access_token_ttl, false).await?;
+        let set = Self::build(db, access_token_ttl, false, &self.sealer).await?;
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
         *guard = Arc::new(set);
         Ok(())
@@ -267,7 +303,7 @@ impl Keys {
             .iter()
             .filter(|k| k.retired_at.is_none() && now - k.created_at >= max_age_days * 86_400)
         {
-            let fresh = generate(parse_alg(active)?)?;
+            let fresh = generate_sealed(parse_alg(active)?, &self.sealer)?;
             if db.rotate_from(&active.kid, &fresh).await? {
                 tracing::info!(old = %active.kid, new = %fresh.kid, alg = %fresh.alg, "rotated a signing key on schedule");
                 rotated += 1;
@@ -313,7 +349,12 @@ impl Keys {
             .clone()
     }
 
-    async fn build(db: &Db, access_token_ttl: i64, create: bool) -> Result<KeySet, KeyError> {
+    async fn build(
+        db: &Db,
+        access_token_ttl: i64,
+        create: bool,
+        sealer: &Sealer,
+    ) -> Result<KeySet, KeyError> {
         let mut records = db.signing_keys().await?;
         if create {
             let mut created = false;
@@ -323,7 +364,7 @@ impl Keys {
                     .iter()
                     .any(|k| k.retired_at.is_none() && k.alg == name)
                 {
-                    let key = generate(alg)?;
+                    let key = generate_sealed(alg, sealer)?;
                     // Conditional: of several instances starting at once, one key wins.
                     if db.add_first_key(&key).await? {
                         tracing::info!(kid = %key.kid, alg = name, "generated a signing key");
@@ -345,7 +386,7 @@ impl Keys {
                     kid: "-".into(),
                     reason: format!("no active {} signing key", alg_name(alg)),
                 })?;
-            signers.push(Signer::from_record(active)?);
+            signers.push(Signer::from_record(active, sealer)?);
         }
         // A retired key stays published until every token it signed has expired.
         let horizon = crate::store::now() - access_token_ttl - 300;
@@ -374,6 +415,46 @@ impl Keys {
     }
 }
 
+/// Fails unless `sealer` opens every stored key: a command that adds a key checks this first, so
+/// that one run without the key-encryption key cannot add a plain key beside sealed ones.
+pub async fn check_keys_open(db: &Db, sealer: &Sealer) -> Result<(), KeyError> {
+    for record in db.signing_keys().await? {
+        sealer
+            .open(&record.kid, &record.private_der)
+            .map_err(|source| KeyError::Sealed {
+                kid: record.kid.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Seals every stored key that is not sealed with the current key-encryption key (see
+/// `load_or_create`). Conditional on the stored bytes: of instances starting at once, one
+/// writes each key, and none overwrites another's newer form.
+async fn reseal(db: &Db, sealer: &Sealer) -> Result<(), KeyError> {
+    for record in db.signing_keys().await? {
+        if !sealer.needs_resealing(&record.private_der) {
+            continue;
+        }
+        let sealed_error = |source| KeyError::Sealed {
+            kid: record.kid.clone(),
+            source,
+        };
+        let der = sealer
+            .open(&record.kid, &record.private_der)
+            .map_err(sealed_error)?;
+        let sealed = sealer.seal(&record.kid, &der).map_err(sealed_error)?;
+        if db
+            .replace_private_key(&record.kid, &record.private_der, &sealed)
+            .await?
+        {
+            tracing::info!(kid = %record.kid, "encrypted a signing key with the current key-encryption key");
+        }
+    }
+    Ok(())
+}
+
 fn parse_alg(record: &KeyRecord) -> Result<Algorithm, KeyError> {
     match record.alg.as_str() {
         "ES256" => Ok(Algorithm::ES256),
@@ -394,7 +475,7 @@ mod tests {
         for alg in SIGNING_ALGORITHMS {
             let record = generate(alg).expect("a key");
             assert_eq!(record.alg, alg_name(alg));
-            let signer = Signer::from_record(&record).expect("parses");
+            let signer = Signer::from_record(&record, &Sealer::default()).expect("parses");
             let token = signer
                 .sign(
                     &signer.header(),

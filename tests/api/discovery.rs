@@ -52,7 +52,7 @@ crate::both_backends! {
     async fn the_signing_key_survives_a_restart(app: TestApp) {
         let before: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.expect("get").json().await.expect("json");
         let again = gptauth::store::Db::connect(&app.database_url).await.expect("connect");
-        let keys = gptauth::tokens::Keys::load_or_create(&again, 3600).await.expect("keys");
+        let keys = gptauth::tokens::Keys::load_or_create(&again, 3600, Default::default()).await.expect("keys");
         let published: Vec<&str> = before["keys"].as_array().expect("keys").iter().map(|k| k["kid"].as_str().expect("kid")).collect();
         let current = keys.current();
         for alg in gptauth::tokens::SIGNING_ALGORITHMS {

@@ -9,6 +9,7 @@ mod cli;
 mod client_metadata;
 mod discovery;
 mod instances;
+mod key_encryption;
 mod mail;
 mod notes_example;
 mod oidc;
