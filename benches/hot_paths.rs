@@ -33,7 +33,9 @@ fn hot_paths(c: &mut Criterion) {
         let db = Db::connect(&format!("sqlite://{}", dir.join("bench.db").display()))
             .await
             .expect("db");
-        Keys::load_or_create(&db, 3600).await.expect("keys")
+        Keys::load_or_create(&db, 3600, Default::default())
+            .await
+            .expect("keys")
     });
     let set = keys.current();
     let token = sign_access_token(&set, &claims()).expect("sign");
