@@ -102,6 +102,12 @@ impl Authorizer for DbAuthorizer {
         let Some(record) = record else {
             return Ok(None);
         };
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge means the challenge
+        // was stripped from the authorization request on its way: refuse (the code is spent).
+        if record.pkce.is_none() && self.ctx.lock().code_verifier_sent {
+            self.ctx.lock().grant_rejected = true;
+            return Ok(None);
+        }
         {
             let mut ctx = self.ctx.lock();
             ctx.resource = crate::domain::ResourceIndicator::split(record.resource.as_deref());

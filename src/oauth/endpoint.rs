@@ -44,6 +44,9 @@ pub struct FlowState {
     /// A public client a token request names in its body rather than a Basic header (a client
     /// ID metadata document URL cannot go in one): a refresh must be this client's.
     pub named_client: Option<String>,
+    /// The token request carried a `code_verifier`: a code issued without a challenge is then
+    /// refused (RFC 9700 §2.1.1, against PKCE downgrade).
+    pub code_verifier_sent: bool,
 }
 
 /// Shared between the primitives of one flow.
