@@ -2,8 +2,30 @@
 //! the code before its fix.
 
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::helpers::*;
+
+/// Tokens for a fresh client and user, and another confidential client (a resource server)
+/// to introspect with.
+async fn signed_in(app: &TestApp) -> (TestClient, TestClient, Value) {
+    let client = app.client().await;
+    let resource_server = app.client().await;
+    app.user("ada@example.com").await;
+    let tokens = app.tokens_for(&client, "ada@example.com").await;
+    (client, resource_server, tokens)
+}
+
+fn invalid_grant(outcome: &(StatusCode, Value)) -> bool {
+    outcome.0 == StatusCode::BAD_REQUEST && outcome.1["error"] == "invalid_grant"
+}
+
+fn refresh_token(body: &Value) -> String {
+    body["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh token in {body}"))
+        .to_string()
+}
 
 crate::both_backends! {
     // Finding 10: RFC 9700 §2.1.1: a code_verifier for a code issued without a challenge is
@@ -18,5 +40,53 @@ crate::both_backends! {
             ("redirect_uri", CHATGPT_OPENAI), ("code_verifier", verifier),
         ]).await;
         assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    }
+
+    // Finding 11: a replay inside the grace window may fork the chain once (ChatGPT's parallel
+    // refresh); a second replay is a stolen copy.
+    async fn a_second_replay_inside_the_grace_window_revokes_the_family(app: TestApp) {
+        let (client, _, tokens) = signed_in(&app).await;
+        let old = refresh_token(&tokens);
+        let first = app.refresh(&client, false, &old).await;
+        assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+        let parallel = app.refresh(&client, false, &old).await;
+        assert_eq!(parallel.0, StatusCode::OK, "one parallel refresh is allowed: {}", parallel.1);
+        assert!(invalid_grant(&app.refresh(&client, false, &old).await), "a second replay is refused");
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&first.1)).await), "family revoked");
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&parallel.1)).await), "family revoked");
+    }
+
+    async fn once_one_branch_of_a_parallel_refresh_is_used_the_other_is_a_reuse(app: TestApp) {
+        let (client, _, tokens) = signed_in(&app).await;
+        let old = refresh_token(&tokens);
+        let (a, b) = futures::join!(app.refresh(&client, false, &old), app.refresh(&client, true, &old));
+        assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "both parallel refreshes get tokens: {} {}", a.1, b.1);
+        let kept = app.refresh(&client, false, &refresh_token(&b.1)).await;
+        assert_eq!(kept.0, StatusCode::OK, "the branch the client kept works: {}", kept.1);
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&a.1)).await), "the other branch is dead");
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&kept.1)).await), "and its use revoked the family");
+    }
+
+    async fn a_replay_after_the_successor_was_itself_rotated_revokes_the_family(app: TestApp) {
+        let (client, _, tokens) = signed_in(&app).await;
+        let old = refresh_token(&tokens);
+        let first = app.refresh(&client, false, &old).await;
+        let second = app.refresh(&client, false, &refresh_token(&first.1)).await;
+        assert_eq!(second.0, StatusCode::OK, "{}", second.1);
+        assert!(invalid_grant(&app.refresh(&client, false, &old).await), "the chain moved on: no grace");
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&second.1)).await), "family revoked");
+    }
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_REFRESH_GRACE_SECONDS", "0")];
+    // Finding 11: no grace at all (strict rotation) is a legitimate choice.
+    async fn with_no_grace_window_any_replay_revokes_the_family(app: TestApp) {
+        let (client, _, tokens) = signed_in(&app).await;
+        let old = refresh_token(&tokens);
+        let first = app.refresh(&client, false, &old).await;
+        assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+        assert!(invalid_grant(&app.refresh(&client, false, &old).await));
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&first.1)).await), "family revoked");
     }
 }

@@ -1,0 +1,14 @@
+-- The live (unrotated) tokens of a family.
+CREATE INDEX refresh_tokens_live ON refresh_tokens (family_id) WHERE rotated_at IS NULL;
+
+-- A first-use rotation (the predecessor's rotated_at going from NULL to a time) supersedes
+-- every other live token of the family: the sibling a grace-window refresh made. A superseded
+-- token has rotated_at = 0, so its use is a reuse (Postgres does the same in the rotation's
+-- WITH). The successor just inserted (rotated_from = the rotated token) stays live.
+CREATE TRIGGER refresh_tokens_supersede_siblings AFTER UPDATE OF rotated_at ON refresh_tokens
+WHEN OLD.rotated_at IS NULL AND NEW.rotated_at > 0
+BEGIN
+    UPDATE refresh_tokens SET rotated_at = 0
+    WHERE family_id = NEW.family_id AND rotated_at IS NULL
+      AND (rotated_from IS NULL OR rotated_from <> NEW.token_hash);
+END;
