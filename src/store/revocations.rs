@@ -1,4 +1,6 @@
-use super::{Db, Result, on_db};
+use uuid::Uuid;
+
+use super::{Db, Result, on_db, on_db_read};
 
 impl Db {
     /// Records an access token as revoked until it would have expired anyway.
@@ -30,6 +32,22 @@ impl Db {
         .fetch_optional(p)
         .await)?;
         Ok(found.is_some())
+    }
+
+    /// Whether the user a token stands for is still enabled and its client still exists: a
+    /// disabled or deleted user's, or a deleted client's, tokens are not active (RFC 7662 §2.2)
+    /// even before they expire.
+    pub async fn token_parties_active(&self, user_id: Uuid, client_id: &str) -> Result<bool> {
+        let found: i64 = on_db_read!(self, |p| sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM users \
+                     WHERE id = $1 AND disabled_at IS NULL AND deleted_at IS NULL) \
+                  + (SELECT COUNT(*) FROM clients WHERE client_id = $2)"
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_one(p)
+        .await)?;
+        Ok(found == 2)
     }
 
     /// Entries for tokens that have expired by now matter no more.

@@ -2,9 +2,31 @@
 //! the code before its fix.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
+
+async fn introspect(app: &TestApp, by: &TestClient, token: &str) -> Value {
+    let (status, body) = app
+        .post_as(
+            "/oauth/introspect",
+            Some((by.id.as_str(), by.secret.as_str())),
+            &[("token", token)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn userinfo(app: &TestApp, access_token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/oauth/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .expect("userinfo")
+        .status()
+}
 
 /// Tokens for a fresh client and user, and another confidential client (a resource server)
 /// to introspect with.
@@ -28,6 +50,36 @@ fn refresh_token(body: &Value) -> String {
 }
 
 crate::both_backends! {
+    // Finding 9: a disabled user's tokens are no longer active.
+    async fn introspection_and_userinfo_refuse_the_tokens_of_a_disabled_user(app: TestApp) {
+        let (client, resource_server, tokens) = signed_in(&app).await;
+        let at = tokens["access_token"].as_str().expect("at");
+        let rt = tokens["refresh_token"].as_str().expect("rt");
+        assert_eq!(introspect(&app, &resource_server, at).await["active"], true);
+        assert_eq!(introspect(&app, &client, rt).await["active"], true);
+        app.sql("UPDATE users SET disabled_at = 1").await;
+        assert_eq!(introspect(&app, &resource_server, at).await, json!({ "active": false }));
+        assert_eq!(introspect(&app, &client, rt).await, json!({ "active": false }));
+        assert_eq!(userinfo(&app, at).await, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn introspection_refuses_the_access_token_of_a_deleted_user(app: TestApp) {
+        let (_, resource_server, tokens) = signed_in(&app).await;
+        let at = tokens["access_token"].as_str().expect("at");
+        app.sql("DELETE FROM users").await;
+        assert_eq!(introspect(&app, &resource_server, at).await, json!({ "active": false }));
+        assert_eq!(userinfo(&app, at).await, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn introspection_and_userinfo_refuse_the_tokens_of_a_deleted_client(app: TestApp) {
+        let (client, resource_server, tokens) = signed_in(&app).await;
+        let at = tokens["access_token"].as_str().expect("at");
+        assert_eq!(userinfo(&app, at).await, StatusCode::OK);
+        assert!(app.db.delete_client(&client.id).await.expect("delete"));
+        assert_eq!(introspect(&app, &resource_server, at).await, json!({ "active": false }));
+        assert_eq!(userinfo(&app, at).await, StatusCode::UNAUTHORIZED);
+    }
+
     // Finding 10: RFC 9700 §2.1.1: a code_verifier for a code issued without a challenge is
     // refused (else a PKCE downgrade goes unnoticed).
     async fn a_code_verifier_without_a_challenge_is_invalid_grant(app: TestApp) {
