@@ -3,6 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::helpers::*;
 
@@ -50,6 +51,28 @@ fn refresh_token(body: &Value) -> String {
 }
 
 crate::both_backends! {
+    // Finding 5: a label per distinct method or path would let anyone grow memory and
+    // /metrics without bound.
+    async fn unknown_methods_and_unmatched_paths_collapse_to_one_metric_label(app: TestApp) {
+        let http = reqwest::Client::new();
+        let marker = Uuid::new_v4().simple().to_string().to_uppercase();
+        for i in 0..5 {
+            let method = reqwest::Method::from_bytes(format!("X{marker}{i}{}", "A".repeat(4000)).as_bytes()).expect("method");
+            let _ = http.request(method.clone(), app.url("/healthz")).send().await;
+            let _ = http.request(method, app.url(&format!("/no/such/{marker}/{i}"))).send().await;
+            let _ = http.get(app.url(&format!("/no/such/{marker}/{i}"))).send().await;
+        }
+        let text = http.get(app.url("/metrics")).send().await.expect("metrics").text().await.expect("body");
+        assert!(!text.contains(&marker), "a request's method or path became a label");
+        let known = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "OTHER"];
+        for label in text.split("method=\"").skip(1) {
+            let method = &label[..label.find('"').expect("closing quote")];
+            assert!(known.contains(&method), "method label {method:?} is not from the fixed set");
+        }
+        assert!(text.contains("method=\"OTHER\""), "unknown methods are counted as OTHER");
+        assert!(text.contains("route=\"unmatched\",method=\"GET\",status=\"404\"} 5"), "{text}");
+    }
+
     // Finding 9: a disabled user's tokens are no longer active.
     async fn introspection_and_userinfo_refuse_the_tokens_of_a_disabled_user(app: TestApp) {
         let (client, resource_server, tokens) = signed_in(&app).await;
