@@ -47,6 +47,9 @@ pub struct FlowState {
     /// The token request carried a `code_verifier`: a code issued without a challenge is then
     /// refused (RFC 9700 §2.1.1, against PKCE downgrade).
     pub code_verifier_sent: bool,
+    /// The digest of the code being redeemed, once taken: what is issued for it is recorded
+    /// under it, for a replay to revoke.
+    pub code_hash: Option<String>,
 }
 
 /// Shared between the primitives of one flow.

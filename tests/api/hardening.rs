@@ -151,6 +151,25 @@ crate::both_backends! {
         assert!(invalid_grant(&app.refresh(&client, false, &old).await), "the chain moved on: no grace");
         assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&second.1)).await), "family revoked");
     }
+
+    // Finding 13: RFC 6749 §4.1.2: a replayed code revokes what was issued for it.
+    async fn a_replayed_code_revokes_the_tokens_issued_for_it(app: TestApp) {
+        let client = app.client().await;
+        let resource_server = app.client().await;
+        app.user("ada@example.com").await;
+        let cb = app.sign_in(&browser(), &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await;
+        let code = cb.code();
+        let (status, tokens) = app.exchange_code(&client, false, &code, CHATGPT_OPENAI).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let replay = app.exchange_code(&client, false, &code, CHATGPT_OPENAI).await;
+        assert!(invalid_grant(&replay), "{}", replay.1);
+        let at = tokens["access_token"].as_str().expect("at");
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&tokens)).await), "refresh family revoked");
+        assert_eq!(introspect(&app, &resource_server, at).await, json!({ "active": false }));
+        // A code of another sign-in is not affected.
+        let other = app.tokens_for(&client, "ada@example.com").await;
+        assert_eq!(app.refresh(&client, false, &refresh_token(&other)).await.0, StatusCode::OK);
+    }
 }
 
 crate::both_backends_with! {
