@@ -1,11 +1,35 @@
 //! Regression tests for the holes found by attacking a running server (issue 15): each fails on
 //! the code before its fix.
 
+use std::process::{Command, Output, Stdio};
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::*;
+
+/// Runs the `gptauth` binary on the app's database.
+fn gptauth(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gptauth"))
+        .args(args)
+        .env("DATABASE_URL", &app.database_url)
+        .env("GPTAUTH_ISSUER", "https://auth.example.com")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run gptauth")
+}
+
+/// What a terminal would act on: C0 and C1 controls (ESC, BEL, CR…) and bidi overrides.
+fn control_characters(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| {
+            (c.is_control() && *c != '\n')
+                || matches!(*c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
+}
 
 async fn introspect(app: &TestApp, by: &TestClient, token: &str) -> Value {
     let (status, body) = app
@@ -169,6 +193,34 @@ crate::both_backends! {
         // A code of another sign-in is not affected.
         let other = app.tokens_for(&client, "ada@example.com").await;
         assert_eq!(app.refresh(&client, false, &refresh_token(&other)).await.0, StatusCode::OK);
+    }
+
+    // Finding 15: names and URIs chosen by strangers must not drive the operator's terminal.
+    async fn control_characters_never_reach_the_cli_or_the_audit_trail(app: TestApp) {
+        let evil = "Notes\u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{202e}GPT\u{9b}";
+        let resp = reqwest::Client::new().post(app.url("/oauth/register"))
+            .json(&json!({ "client_name": evil, "redirect_uris": [CHATGPT_OPENAI] }))
+            .send().await.expect("register");
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let registered: Value = resp.json().await.expect("json");
+        let name = registered["client_name"].as_str().expect("name");
+        assert_eq!(control_characters(name), Vec::<char>::new(), "{name:?}");
+        assert!(name.contains("Notes") && name.contains("GPT"), "the printable part is kept: {name:?}");
+        let client = TestClient { id: registered["client_id"].as_str().expect("id").into(), secret: registered["client_secret"].as_str().expect("secret").into() };
+        // A tried redirect URI with controls: kept in the audit trail for the builder.
+        let tried = format!("{CHATGPT_OPENAI}\u{1b}[31m\u{7}");
+        let (status, _, _) = app.get(&browser(), &app.authorize_url(&client, &tried, "s", None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // The audit trail is written in the background.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        for args in [&["client", "list"][..], &["client", "show", &client.id], &["audit"]] {
+            let out = gptauth(&app, args);
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            let stdout = String::from_utf8(out.stdout).expect("utf-8");
+            assert_eq!(control_characters(&stdout), Vec::<char>::new(), "{args:?} printed controls: {stdout:?}");
+        }
+        let audit = String::from_utf8(gptauth(&app, &["audit"]).stdout).expect("utf-8");
+        assert!(audit.contains("oauth/callback\\u{1b}[31m\\u{7}"), "the tried URI is shown, escaped once: {audit}");
     }
 }
 
