@@ -361,6 +361,14 @@ mod tests {
     }
 
     #[test]
+    fn a_zero_refresh_grace_is_strict_rotation_and_a_negative_one_is_refused() {
+        let c = config(&[("GPTAUTH_REFRESH_GRACE_SECONDS", "0")]).unwrap();
+        assert_eq!(c.refresh_grace_seconds, 0);
+        let err = config(&[("GPTAUTH_REFRESH_GRACE_SECONDS", "-1")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_REFRESH_GRACE_SECONDS");
+    }
+
+    #[test]
     fn key_rotation_is_off_by_default_and_must_be_whole_days() {
         assert_eq!(config(&[]).unwrap().key_rotation_days, 0);
         assert_eq!(
