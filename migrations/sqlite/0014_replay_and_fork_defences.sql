@@ -24,3 +24,15 @@ BEGIN
     WHERE family_id = NEW.family_id AND rotated_at IS NULL
       AND (rotated_from IS NULL OR rotated_from <> NEW.token_hash);
 END;
+
+-- Every access token of a user for a client issued up to `revoked_before` is revoked (a
+-- replayed code: refreshed tokens included, whose jti the store does not keep); kept until
+-- those tokens would have expired anyway.
+CREATE TABLE revoked_grants (
+    user_id        BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id      TEXT NOT NULL,
+    revoked_before INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+CREATE INDEX revoked_grants_expires_at ON revoked_grants (expires_at);

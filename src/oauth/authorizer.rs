@@ -17,15 +17,18 @@ const PKCE: &str = "pkce";
 pub struct DbAuthorizer {
     db: Db,
     code_ttl: i64,
+    /// How long the access tokens of a replayed code's grant may live (see `extract`).
+    access_ttl: i64,
     audit: Audit,
     ctx: FlowContext,
 }
 
 impl DbAuthorizer {
-    pub fn new(db: Db, code_ttl: i64, audit: Audit, ctx: FlowContext) -> Self {
+    pub fn new(db: Db, code_ttl: i64, access_ttl: i64, audit: Audit, ctx: FlowContext) -> Self {
         DbAuthorizer {
             db,
             code_ttl,
+            access_ttl,
             audit,
             ctx,
         }
@@ -105,7 +108,7 @@ impl Authorizer for DbAuthorizer {
             // the two presenters is not the client.
             let revoked = self
                 .db
-                .revoke_replayed_code(&code_hash)
+                .revoke_replayed_code(&code_hash, self.access_ttl)
                 .await
                 .map_err(|e| self.storage_failed("revoking a replayed code's tokens", e))?;
             if let Some((user_id, client_id)) = revoked {

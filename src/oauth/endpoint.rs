@@ -98,6 +98,7 @@ impl OAuthEndpoint {
             authorizer: DbAuthorizer::new(
                 state.db.clone(),
                 state.config.code_ttl,
+                state.config.access_token_ttl,
                 state.audit.clone(),
                 ctx.clone(),
             ),

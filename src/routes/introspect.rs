@@ -41,13 +41,21 @@ pub async fn post(
     }
     let now = crate::store::now();
     // A token whose user was disabled or deleted, or whose client was deleted, is not active.
-    let (user, client_id) = match &presented {
-        Presented::Access(claims) => (uuid::Uuid::parse_str(&claims.sub).ok(), &claims.client_id),
-        Presented::Refresh(found) => (Some(found.user_id), &found.client_id),
-        Presented::Unknown => (None, &client.client_id),
+    let (user, client_id, issued_at) = match &presented {
+        Presented::Access(claims) => (
+            uuid::Uuid::parse_str(&claims.sub).ok(),
+            &claims.client_id,
+            Some(claims.iat),
+        ),
+        Presented::Refresh(found) => (Some(found.user_id), &found.client_id, None),
+        Presented::Unknown => (None, &client.client_id, None),
     };
     let parties_active = match user {
-        Some(user) => match state.db.token_parties_active(user, client_id).await {
+        Some(user) => match state
+            .db
+            .token_parties_active(user, client_id, issued_at)
+            .await
+        {
             Ok(active) => active,
             Err(e) => return unavailable(e),
         },

@@ -59,7 +59,7 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     // A disabled or deleted user's, or a deleted client's, tokens are no longer honoured.
     let user = match state
         .db
-        .token_parties_active(user_id, &claims.client_id)
+        .token_parties_active(user_id, &claims.client_id, Some(claims.iat))
         .await
     {
         Ok(true) => match state.db.user_by_id(user_id).await {

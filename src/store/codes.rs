@@ -128,9 +128,15 @@ impl Db {
     }
 
     /// A code presented again after it was redeemed: revokes the refresh family and the access
-    /// token issued for it (RFC 6749 §4.1.2: SHOULD), in one transaction. Returns the family's
-    /// user and client when there was something to revoke.
-    pub async fn revoke_replayed_code(&self, code_hash: &str) -> Result<Option<(Uuid, String)>> {
+    /// token issued for it (RFC 6749 §4.1.2: SHOULD), and every access token of that user for
+    /// that client issued until now (refreshed ones too: see `token_parties_active`), in one
+    /// transaction. `access_ttl` bounds how long that last revocation must be kept. Returns the
+    /// family's user and client when there was something to revoke.
+    pub async fn revoke_replayed_code(
+        &self,
+        code_hash: &str,
+        access_ttl: i64,
+    ) -> Result<Option<(Uuid, String)>> {
         let now = super::now();
         let revoked = on_db!(self, |p| {
             let mut tx = p.begin().await?;
@@ -161,6 +167,19 @@ impl Db {
                 .bind(client_id)
                 .bind(now)
                 .bind(access_expires_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some((_, client_id, _, _, user)) = &spent {
+                sqlx::query(
+                    "INSERT INTO revoked_grants (user_id, client_id, revoked_before, expires_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE \
+                     SET revoked_before = excluded.revoked_before, expires_at = excluded.expires_at",
+                )
+                .bind(user)
+                .bind(client_id)
+                .bind(now)
+                .bind(now + access_ttl)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -185,13 +185,21 @@ crate::both_backends! {
         let code = cb.code();
         let (status, tokens) = app.exchange_code(&client, false, &code, CHATGPT_OPENAI).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
+        // Whoever holds the tokens refreshed them once already.
+        let (status, refreshed) = app.refresh(&client, false, &refresh_token(&tokens)).await;
+        assert_eq!(status, StatusCode::OK, "{refreshed}");
         let replay = app.exchange_code(&client, false, &code, CHATGPT_OPENAI).await;
         assert!(invalid_grant(&replay), "{}", replay.1);
-        let at = tokens["access_token"].as_str().expect("at");
-        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&tokens)).await), "refresh family revoked");
-        assert_eq!(introspect(&app, &resource_server, at).await, json!({ "active": false }));
-        // A code of another sign-in is not affected.
+        assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&refreshed)).await), "refresh family revoked");
+        for at in [&tokens["access_token"], &refreshed["access_token"]] {
+            let at = at.as_str().expect("at");
+            assert_eq!(introspect(&app, &resource_server, at).await, json!({ "active": false }));
+            assert_eq!(userinfo(&app, at).await, StatusCode::UNAUTHORIZED);
+        }
+        // A later sign-in is not affected (access tokens carry whole seconds).
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let other = app.tokens_for(&client, "ada@example.com").await;
+        assert_eq!(introspect(&app, &resource_server, other["access_token"].as_str().expect("at")).await["active"], true);
         assert_eq!(app.refresh(&client, false, &refresh_token(&other)).await.0, StatusCode::OK);
     }
 
