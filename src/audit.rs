@@ -37,7 +37,15 @@ impl Audit {
         Audit { tx, metrics }
     }
 
-    pub fn record(&self, event: AuditEvent) {
+    pub fn record(&self, mut event: AuditEvent) {
+        // Details and client IDs can be anyone's text (a tried redirect URI, a Basic header):
+        // stored with control characters escaped, for `gptauth audit` and the portal.
+        for text in [&mut event.client_id, &mut event.detail, &mut event.ip]
+            .into_iter()
+            .flatten()
+        {
+            *text = crate::domain::escape_controls(text);
+        }
         self.metrics.observe_event(event.kind);
         tracing::info!(
             target: "audit",

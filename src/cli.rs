@@ -322,7 +322,7 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
                     println!(
                         "{}  {}{}{}",
                         u.id,
-                        u.email,
+                        shown(&u.email),
                         if u.is_admin { "  [admin]" } else { "" },
                         if u.disabled_at.is_some() {
                             "  [disabled]"
@@ -375,6 +375,13 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
     }
 }
 
+/// Text from the database on its way to the operator's terminal: names, URIs and audit details
+/// can be strangers' text (dynamic registration, tried redirect URIs), and rows written before
+/// they were escaped on the way in may hold control characters.
+fn shown(text: &str) -> String {
+    crate::domain::escape_controls(text)
+}
+
 /// What a builder pastes into the GPT editor.
 fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> Value {
     let mut out = json!({
@@ -405,10 +412,10 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
 }
 
 fn print_client_human(client: &ClientRecord, secret: Option<&str>, config: &Config) {
-    println!("Client \"{}\"", client.name);
+    println!("Client \"{}\"", shown(&client.name));
     println!();
     println!("Paste into the GPT editor (Authentication → OAuth):");
-    println!("  Client ID:              {}", client.client_id);
+    println!("  Client ID:              {}", shown(&client.client_id));
     match secret {
         Some(s) => println!("  Client Secret:          {s}   (shown once; store it now)"),
         None if client.secret_hash.is_some() => {
@@ -431,7 +438,7 @@ fn print_client_human(client: &ClientRecord, secret: Option<&str>, config: &Conf
     println!();
     println!("Redirect URIs:");
     for uri in &client.redirect_uris {
-        println!("  {uri}");
+        println!("  {}", shown(uri));
     }
     if client.chatgpt_callbacks {
         println!("  any https://{{chat.openai.com,chatgpt.com}}/aip/g-<id>/oauth/callback");
@@ -551,8 +558,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                     };
                     println!(
                         "{}  {}  ({} redirect URIs){}{marker}",
-                        c.client_id,
-                        c.name,
+                        shown(&c.client_id),
+                        shown(&c.name),
                         c.redirect_uris.len(),
                         if c.registration_token_hash.is_some() {
                             "  [registered at /oauth/register]"
@@ -783,9 +790,9 @@ async fn audit(db: &Db, since: Option<&str>, json: bool) -> anyhow::Result<()> {
                 e.user_id
                     .map(|u| u.to_string())
                     .unwrap_or_else(|| "-".into()),
-                e.client_id.as_deref().unwrap_or("-"),
-                e.ip.as_deref().unwrap_or("-"),
-                e.detail.as_deref().unwrap_or("")
+                shown(e.client_id.as_deref().unwrap_or("-")),
+                shown(e.ip.as_deref().unwrap_or("-")),
+                shown(e.detail.as_deref().unwrap_or(""))
             );
         }
     }

@@ -127,18 +127,24 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| default.to_string())
         };
-        let seconds = |var: &'static str, default: i64| -> Result<i64, ConfigError> {
+        // `zero_ok`: 0 is a meaningful setting (no refresh grace window: strict rotation).
+        let seconds_from = |var: &'static str, default: i64, zero_ok: bool| {
             let Some(raw) = get(var).filter(|v| !v.trim().is_empty()) else {
                 return Ok(default);
             };
             match raw.trim().parse::<i64>() {
-                Ok(n) if n > 0 => Ok(n),
+                Ok(n) if n > 0 || (zero_ok && n == 0) => Ok(n),
                 _ => Err(ConfigError {
                     var,
-                    message: format!("must be a positive whole number of seconds, got {raw:?}"),
+                    message: if zero_ok {
+                        format!("must be a whole number of seconds (0: none), got {raw:?}")
+                    } else {
+                        format!("must be a positive whole number of seconds, got {raw:?}")
+                    },
                 }),
             }
         };
+        let seconds = |var: &'static str, default: i64| seconds_from(var, default, false);
 
         let database_url = text("DATABASE_URL", "sqlite://gptauth.db");
         if !(database_url.starts_with("sqlite:")
@@ -287,7 +293,7 @@ impl Config {
             bind,
             access_token_ttl: seconds("GPTAUTH_ACCESS_TOKEN_TTL", 3600)?,
             refresh_token_ttl: seconds("GPTAUTH_REFRESH_TOKEN_TTL", 7_776_000)?,
-            refresh_grace_seconds: seconds("GPTAUTH_REFRESH_GRACE_SECONDS", 30)?,
+            refresh_grace_seconds: seconds_from("GPTAUTH_REFRESH_GRACE_SECONDS", 30, true)?,
             code_ttl: seconds("GPTAUTH_CODE_TTL", 60)?,
             signup,
             registration,
@@ -423,6 +429,14 @@ mod tests {
         let err = config(&[("GPTAUTH_CODE_TTL", "0")]).unwrap_err();
         assert_eq!(err.var, "GPTAUTH_CODE_TTL");
         assert!(err.to_string().starts_with("GPTAUTH_CODE_TTL: "));
+    }
+
+    #[test]
+    fn a_zero_refresh_grace_is_strict_rotation_and_a_negative_one_is_refused() {
+        let c = config(&[("GPTAUTH_REFRESH_GRACE_SECONDS", "0")]).unwrap();
+        assert_eq!(c.refresh_grace_seconds, 0);
+        let err = config(&[("GPTAUTH_REFRESH_GRACE_SECONDS", "-1")]).unwrap_err();
+        assert_eq!(err.var, "GPTAUTH_REFRESH_GRACE_SECONDS");
     }
 
     #[test]

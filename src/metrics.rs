@@ -65,12 +65,14 @@ pub struct Metrics {
 
 impl Metrics {
     /// One request done. `route` is the matched pattern (`/portal/clients/{id}`), never the
-    /// path itself, so that the series stay few and hold no identifiers.
+    /// path itself, so that the series stay few and hold no identifiers. The method is one of a
+    /// fixed set: a client may send any token as a method, and one series per distinct value
+    /// would grow memory and `/metrics` without bound.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, took: Duration) {
         {
             let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
             *requests
-                .entry((route.to_string(), method.to_string(), status))
+                .entry((route.to_string(), method_label(method).to_string(), status))
                 .or_default() += 1;
         }
         let seconds = took.as_secs_f64();
@@ -159,6 +161,17 @@ impl Metrics {
     }
 }
 
+/// The label of a request method: the methods of RFC 9110 §9 and PATCH, else `OTHER`.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("OTHER")
+}
+
 /// A label value (RFC: backslash, quote and newline escaped).
 fn escape(value: &str) -> String {
     value
@@ -191,5 +204,7 @@ mod tests {
         assert!(text.contains("gptauth_tokens_issued_authorization_code_total 1"));
         assert!(text.contains("gptauth_db_pool_connections{state=\"idle\"} 2"));
         assert_eq!(escape("a\"b\\c"), "a\\\"b\\\\c");
+        m.observe_request("unmatched", "X-ANYTHING", 405, Duration::from_millis(1));
+        assert!(m.render((0, 0)).contains("method=\"OTHER\""));
     }
 }

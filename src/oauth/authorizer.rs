@@ -17,15 +17,18 @@ const PKCE: &str = "pkce";
 pub struct DbAuthorizer {
     db: Db,
     code_ttl: i64,
+    /// How long the access tokens of a replayed code's grant may live (see `extract`).
+    access_ttl: i64,
     audit: Audit,
     ctx: FlowContext,
 }
 
 impl DbAuthorizer {
-    pub fn new(db: Db, code_ttl: i64, audit: Audit, ctx: FlowContext) -> Self {
+    pub fn new(db: Db, code_ttl: i64, access_ttl: i64, audit: Audit, ctx: FlowContext) -> Self {
         DbAuthorizer {
             db,
             code_ttl,
+            access_ttl,
             audit,
             ctx,
         }
@@ -94,16 +97,41 @@ impl Authorizer for DbAuthorizer {
     }
 
     async fn extract(&mut self, code: &str) -> Result<Option<Grant>, ()> {
+        let code_hash = crypto::digest(code);
         let record = self
             .db
-            .take_code(&crypto::digest(code))
+            .take_code(&code_hash)
             .await
             .map_err(|e| self.storage_failed("redeeming an authorization code", e))?;
         let Some(record) = record else {
+            // RFC 6749 §4.1.2: a code used twice SHOULD revoke what was issued for it: one of
+            // the two presenters is not the client.
+            let revoked = self
+                .db
+                .revoke_replayed_code(&code_hash, self.access_ttl)
+                .await
+                .map_err(|e| self.storage_failed("revoking a replayed code's tokens", e))?;
+            if let Some((user_id, client_id)) = revoked {
+                tracing::warn!(target: "security", client_id = %client_id, "authorization code replayed");
+                self.audit.record(AuditEvent {
+                    kind: "code_replayed",
+                    user_id: Some(user_id),
+                    client_id: Some(client_id),
+                    detail: Some("its tokens are revoked".into()),
+                    ..Default::default()
+                });
+            }
             return Ok(None);
         };
+        // RFC 9700 §2.1.1: a verifier for a code issued without a challenge means the challenge
+        // was stripped from the authorization request on its way: refuse (the code is spent).
+        if record.pkce.is_none() && self.ctx.lock().code_verifier_sent {
+            self.ctx.lock().grant_rejected = true;
+            return Ok(None);
+        }
         {
             let mut ctx = self.ctx.lock();
+            ctx.code_hash = Some(code_hash);
             ctx.resource = crate::domain::ResourceIndicator::split(record.resource.as_deref());
             ctx.nonce = record.nonce.clone();
             ctx.auth_time = record.auth_time;

@@ -44,6 +44,12 @@ pub struct FlowState {
     /// A public client a token request names in its body rather than a Basic header (a client
     /// ID metadata document URL cannot go in one): a refresh must be this client's.
     pub named_client: Option<String>,
+    /// The token request carried a `code_verifier`: a code issued without a challenge is then
+    /// refused (RFC 9700 §2.1.1, against PKCE downgrade).
+    pub code_verifier_sent: bool,
+    /// The digest of the code being redeemed, once taken: what is issued for it is recorded
+    /// under it, for a replay to revoke.
+    pub code_hash: Option<String>,
 }
 
 /// Shared between the primitives of one flow.
@@ -92,6 +98,7 @@ impl OAuthEndpoint {
             authorizer: DbAuthorizer::new(
                 state.db.clone(),
                 state.config.code_ttl,
+                state.config.access_token_ttl,
                 state.audit.clone(),
                 ctx.clone(),
             ),

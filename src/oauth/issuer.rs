@@ -11,7 +11,7 @@ use crate::config::Issuer as IssuerUrl;
 use crate::crypto;
 use crate::domain::{ResourceIndicator, Scope};
 use crate::startup::AppState;
-use crate::store::{AuditEvent, Db, NewRefreshFamily, Rotation};
+use crate::store::{AuditEvent, Db, NewRefreshFamily, Rotation, SpentCode};
 use crate::tokens::{
     AccessClaims, Audience, IdClaims, Keys, at_hash, sign_access_token, sign_id_token,
     verify_access_token,
@@ -44,12 +44,12 @@ impl JwtIssuer {
     }
 
     /// `resources`: what this token is for (RFC 8707); without any, the client's audience, else
-    /// the issuer.
+    /// the issuer. Returns the token, its expiry and its `jti`.
     fn access_token(
         &self,
         grant: &Grant,
         resources: Vec<String>,
-    ) -> Result<(String, DateTime<Utc>), ()> {
+    ) -> Result<(String, DateTime<Utc>, String), ()> {
         let now = crate::store::now();
         let email = if grant.scope.iter().any(|s| s == "email") {
             self.ctx.lock().email.clone()
@@ -84,7 +84,7 @@ impl JwtIssuer {
         let token = sign_access_token(&self.keys.current(), &claims)
             .map_err(|e| tracing::error!(error = %e, "signing an access token failed"))?;
         let until = DateTime::<Utc>::from_timestamp(claims.exp, 0).ok_or(())?;
-        Ok((token, until))
+        Ok((token, until, claims.jti))
     }
 
     /// With the `openid` scope, an ID token for the client (Core 1.0 §3.1.3.3), kept in the
@@ -156,17 +156,22 @@ impl Issuer for JwtIssuer {
     async fn issue(&mut self, grant: Grant) -> Result<IssuedToken, ()> {
         let user_id = Uuid::parse_str(&grant.owner_id).map_err(|_| ())?;
         let resources = self.token_resources()?;
-        let (token, until) = self.access_token(&grant, resources)?;
+        let (token, until, jti) = self.access_token(&grant, resources)?;
         self.id_token(&grant, &token, true)?;
         // The family keeps everything granted, so that a refresh may name any of it.
-        let (auth_time, granted) = {
+        let (auth_time, granted, code_hash) = {
             let ctx = self.ctx.lock();
-            (ctx.auth_time, ResourceIndicator::join(&ctx.resource))
+            (
+                ctx.auth_time,
+                ResourceIndicator::join(&ctx.resource),
+                ctx.code_hash.clone(),
+            )
         };
         let refresh = crypto::random_token();
+        let family_id = Uuid::now_v7();
         self.db
             .create_refresh_family(&NewRefreshFamily {
-                id: Uuid::now_v7(),
+                id: family_id,
                 client_id: &grant.client_id,
                 user_id,
                 scope: &grant.scope.to_string(),
@@ -177,6 +182,18 @@ impl Issuer for JwtIssuer {
             })
             .await
             .map_err(|e| self.storage_failed("storing a refresh token", e))?;
+        if let Some(code_hash) = code_hash {
+            self.db
+                .insert_spent_code(&SpentCode {
+                    code_hash: &code_hash,
+                    family_id,
+                    client_id: &grant.client_id,
+                    access_jti: &jti,
+                    access_expires_at: until.timestamp(),
+                })
+                .await
+                .map_err(|e| self.storage_failed("recording a redeemed code", e))?;
+        }
         self.event("token_issued", &grant, None);
         Ok(IssuedToken {
             token,
@@ -221,7 +238,7 @@ impl Issuer for JwtIssuer {
                 return Err(());
             }
         }
-        let (token, until) = self.access_token(&grant, resources)?;
+        let (token, until, _) = self.access_token(&grant, resources)?;
         self.id_token(&grant, &token, false)?;
         Ok(RefreshedToken {
             token,

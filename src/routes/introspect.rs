@@ -40,7 +40,29 @@ pub async fn post(
         return TokenError::InvalidClient.respond("public clients cannot introspect");
     }
     let now = crate::store::now();
+    // A token whose user was disabled or deleted, or whose client was deleted, is not active.
+    let (user, client_id, issued_at) = match &presented {
+        Presented::Access(claims) => (
+            uuid::Uuid::parse_str(&claims.sub).ok(),
+            &claims.client_id,
+            Some(claims.iat),
+        ),
+        Presented::Refresh(found) => (Some(found.user_id), &found.client_id, None),
+        Presented::Unknown => (None, &client.client_id, None),
+    };
+    let parties_active = match user {
+        Some(user) => match state
+            .db
+            .token_parties_active(user, client_id, issued_at)
+            .await
+        {
+            Ok(active) => active,
+            Err(e) => return unavailable(e),
+        },
+        None => false,
+    };
     let body = match presented {
+        _ if !parties_active => json!({ "active": false }),
         // Any authenticated client may introspect access tokens: resource servers do.
         Presented::Access(claims) => match state.db.is_access_token_revoked(&claims.jti).await {
             Ok(true) => json!({ "active": false }),
@@ -65,9 +87,11 @@ pub async fn post(
             if found.client_id == client.client_id
                 && found.family_revoked_at.is_none()
                 && found.expires_at > now
-                && found
-                    .rotated_at
-                    .is_none_or(|at| now - at <= state.config.refresh_grace_seconds) =>
+                && found.rotated_at.is_none_or(|at| {
+                    // Superseded or spent (0), or rotated outside the grace window: inactive.
+                    let grace = state.config.refresh_grace_seconds;
+                    at > 0 && grace > 0 && now - at <= grace
+                }) =>
         {
             json!({
                 "active": true,

@@ -162,12 +162,13 @@ fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
             ));
         }
     };
+    // Without control characters: the name is shown in the operator's terminal and logs.
     let name = meta
         .client_name
         .as_deref()
-        .map(str::trim)
+        .map(crate::domain::strip_controls)
         .filter(|n| !n.is_empty())
-        .unwrap_or("Unnamed client")
+        .unwrap_or_else(|| "Unnamed client".into())
         .chars()
         .take(100)
         .collect::<String>();

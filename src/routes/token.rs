@@ -80,6 +80,7 @@ pub async fn post(
             Err(e) => return TokenError::InvalidTarget.respond(&e.to_string()),
         }
     }
+    ctx.lock().code_verifier_sent = params.get("code_verifier").is_some();
     let endpoint = OAuthEndpoint::new(&state, ctx.clone(), None);
     let request = ProtocolRequest::token(&params, basic);
     let result = match grant {

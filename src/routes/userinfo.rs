@@ -53,8 +53,16 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
             "Bearer error=\"insufficient_scope\", scope=\"openid\"",
         );
     }
-    let user = match uuid::Uuid::parse_str(&claims.sub) {
-        Ok(id) => match state.db.user_by_id(id).await {
+    let Ok(user_id) = uuid::Uuid::parse_str(&claims.sub) else {
+        return refuse(StatusCode::UNAUTHORIZED, invalid);
+    };
+    // A disabled or deleted user's, or a deleted client's, tokens are no longer honoured.
+    let user = match state
+        .db
+        .token_parties_active(user_id, &claims.client_id, Some(claims.iat))
+        .await
+    {
+        Ok(true) => match state.db.user_by_id(user_id).await {
             Ok(Some(u)) if u.disabled_at.is_none() => u,
             Ok(_) => return refuse(StatusCode::UNAUTHORIZED, invalid),
             Err(e) => {
@@ -62,7 +70,11 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
                 return HttpResponse::ServiceUnavailable().finish();
             }
         },
-        Err(_) => return refuse(StatusCode::UNAUTHORIZED, invalid),
+        Ok(false) => return refuse(StatusCode::UNAUTHORIZED, invalid),
+        Err(e) => {
+            tracing::error!(error = %e, "storage failed");
+            return HttpResponse::ServiceUnavailable().finish();
+        }
     };
     let mut body = Map::new();
     body.insert("sub".into(), json!(claims.sub));

@@ -34,6 +34,16 @@ impl std::fmt::Debug for CodeRecord {
     }
 }
 
+/// A redeemed code and what was issued for it, kept while that access token lives so that a
+/// replay of the code can revoke it (RFC 6749 §4.1.2).
+pub struct SpentCode<'a> {
+    pub code_hash: &'a str,
+    pub family_id: Uuid,
+    pub client_id: &'a str,
+    pub access_jti: &'a str,
+    pub access_expires_at: i64,
+}
+
 impl Db {
     pub async fn insert_code(&self, code: &CodeRecord) -> Result<()> {
         on_db!(self, |p| {
@@ -99,15 +109,103 @@ impl Db {
         )
     }
 
-    /// Removes expired codes; returns how many.
-    pub async fn purge_expired_codes(&self) -> Result<u64> {
-        let done = on_db!(self, |p| sqlx::query(
-            "DELETE FROM auth_codes WHERE expires_at <= $1"
+    /// Remembers what a redeemed code was exchanged for (see `revoke_replayed_code`).
+    pub async fn insert_spent_code(&self, spent: &SpentCode<'_>) -> Result<()> {
+        on_db!(self, |p| sqlx::query(
+            "INSERT INTO spent_codes \
+             (code_hash, family_id, client_id, access_jti, access_expires_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (code_hash) DO NOTHING"
         )
-        .bind(super::now())
+        .bind(spent.code_hash)
+        .bind(spent.family_id)
+        .bind(spent.client_id)
+        .bind(spent.access_jti)
+        .bind(spent.access_expires_at)
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
-        Ok(done)
+        Ok(())
+    }
+
+    /// A code presented again after it was redeemed: revokes the refresh family and the access
+    /// token issued for it (RFC 6749 §4.1.2: SHOULD), and every access token of that user for
+    /// that client issued until now (refreshed ones too: see `token_parties_active`), in one
+    /// transaction. `access_ttl` bounds how long that last revocation must be kept. Returns the
+    /// family's user and client when there was something to revoke.
+    pub async fn revoke_replayed_code(
+        &self,
+        code_hash: &str,
+        access_ttl: i64,
+    ) -> Result<Option<(Uuid, String)>> {
+        let now = super::now();
+        let revoked = on_db!(self, |p| {
+            let mut tx = p.begin().await?;
+            let spent: Option<(Uuid, String, String, i64, Uuid)> = sqlx::query_as(
+                "SELECT s.family_id, s.client_id, s.access_jti, s.access_expires_at, f.user_id \
+                 FROM spent_codes s JOIN refresh_families f ON f.id = s.family_id \
+                 WHERE s.code_hash = $1 AND s.expires_at > $2",
+            )
+            .bind(code_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((family, client_id, jti, access_expires_at, _)) = &spent {
+                sqlx::query(
+                    "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+                     WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(family)
+                .bind(now)
+                .bind("authorization code replayed")
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO revoked_access_tokens (jti, client_id, revoked_at, expires_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(client_id)
+                .bind(now)
+                .bind(access_expires_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some((_, client_id, _, _, user)) = &spent {
+                sqlx::query(
+                    "INSERT INTO revoked_grants (user_id, client_id, revoked_before, expires_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, client_id) DO UPDATE \
+                     SET revoked_before = excluded.revoked_before, expires_at = excluded.expires_at",
+                )
+                .bind(user)
+                .bind(client_id)
+                .bind(now)
+                .bind(now + access_ttl)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            spent.map(|(_, client_id, _, _, user)| (user, client_id))
+        });
+        Ok(revoked)
+    }
+
+    /// Removes expired codes, and spent ones whose access token has expired; returns how many.
+    pub async fn purge_expired_codes(&self) -> Result<u64> {
+        let now = super::now();
+        let codes = on_db!(self, |p| sqlx::query(
+            "DELETE FROM auth_codes WHERE expires_at <= $1"
+        )
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        let spent = on_db!(self, |p| sqlx::query(
+            "DELETE FROM spent_codes WHERE expires_at <= $1"
+        )
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(codes + spent)
     }
 }

@@ -27,7 +27,7 @@ mod users;
 
 pub use audit::{AuditEvent, AuditRecord};
 pub use clients::{ClientRecord, MetadataClient, NewClient};
-pub use codes::CodeRecord;
+pub use codes::{CodeRecord, SpentCode};
 pub use connections::Connection;
 pub use email_tokens::{EmailChange, EmailPurpose, SecuredAccount, SpentEmailToken};
 pub use keys::KeyRecord;

@@ -39,8 +39,10 @@ pub enum Rotation {
     /// First use: it is now rotated and the successor is stored.
     Rotated,
     /// Rotated moments ago (parallel refresh): a second successor is stored in the family.
+    /// This happens at most once per token, and only while its first successor is unused.
     WithinGrace,
-    /// Rotated longer ago than the grace window: the family is revoked now.
+    /// Rotated longer ago than the grace window, replayed a second time within it, or
+    /// superseded by its sibling's use: the family is revoked now.
     Reused,
     /// Unknown, or its family is revoked.
     Invalid,
@@ -54,13 +56,18 @@ const FIND_REFRESH: &str = "SELECT f.id AS family_id, f.client_id, f.user_id, f.
           JOIN users u ON u.id = f.user_id \
      WHERE t.token_hash = $1";
 
-/// The rotation of a first-used refresh token (see `Db::rotate_refresh`).
+/// The rotation of a first-used refresh token (see `Db::rotate_refresh`). It also supersedes
+/// the family's other live tokens (a grace-window sibling: `rotated_at = 0`, so that its use
+/// is a reuse), so at most one branch of a fork lives on; SQLite does this in a trigger.
 const ROTATE_POSTGRES: &str = "WITH rotated AS (\
        UPDATE refresh_tokens t SET rotated_at = $3 \
        WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
          AND EXISTS (SELECT 1 FROM refresh_families f \
                      WHERE f.id = t.family_id AND f.revoked_at IS NULL) \
-       RETURNING t.family_id, t.token_hash) \
+       RETURNING t.family_id, t.token_hash), \
+     superseded AS (\
+       UPDATE refresh_tokens s SET rotated_at = 0 FROM rotated r \
+       WHERE s.family_id = r.family_id AND s.rotated_at IS NULL AND s.token_hash <> r.token_hash) \
      INSERT INTO refresh_tokens \
        (token_hash, family_id, created_at, expires_at, rotated_from) \
      SELECT $2, family_id, $3, $4, token_hash FROM rotated RETURNING family_id";
@@ -70,6 +77,19 @@ const ROTATE_SQLITE: &str = "INSERT INTO refresh_tokens \
      FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
      WHERE t.token_hash = $1 AND t.rotated_at IS NULL AND t.expires_at > $3 \
        AND f.revoked_at IS NULL \
+     RETURNING family_id";
+
+/// The one grace-window use of a rotated token (see `Db::rotate_refresh`): allowed while its
+/// first successor is unused; spending it (`rotated_at = 0`) under the row's lock makes any
+/// further replay a reuse.
+const GRACE_USE: &str = "UPDATE refresh_tokens SET rotated_at = 0 \
+     WHERE token_hash = $1 AND rotated_at > 0 AND rotated_at >= $3 AND expires_at > $2 \
+       AND EXISTS (SELECT 1 FROM refresh_families f \
+                   WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
+       AND NOT EXISTS (SELECT 1 FROM refresh_tokens c \
+                       WHERE c.family_id = refresh_tokens.family_id \
+                         AND c.rotated_from = refresh_tokens.token_hash \
+                         AND c.rotated_at IS NOT NULL) \
      RETURNING family_id";
 
 impl Db {
@@ -117,8 +137,9 @@ impl Db {
     }
 
     /// Rotates `old_hash` to `new_hash` in one transaction: the successor exists exactly when
-    /// the answer is `Rotated` or `WithinGrace`. A use after the grace window revokes the family
-    /// (RFC 9700 §4.14.2).
+    /// the answer is `Rotated` or `WithinGrace`. A use after the grace window, a second replay
+    /// within it, or the use of a superseded sibling revokes the family (RFC 9700 §4.14.2).
+    /// `grace_seconds` 0 is strict rotation.
     pub async fn rotate_refresh(
         &self,
         old_hash: &str,
@@ -147,37 +168,21 @@ impl Db {
             return Ok(Rotation::Rotated);
         }
         // Otherwise: a parallel refresh within the grace window, a reuse, or nothing known.
+        // RFC 9700 §4.14.2: a replay must not start a chain of its own, so the grace window
+        // allows one sibling, which lives only until either branch is used.
         let outcome = on_db!(self, |p| {
             let mut tx = p.begin().await?;
-            let seen: Option<(Uuid, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
-                "SELECT t.family_id, t.rotated_at, t.expires_at, f.revoked_at \
-                 FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-                 WHERE t.token_hash = $1",
-            )
-            .bind(old_hash)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let (outcome, family) = match seen {
-                Some((family, Some(rotated), expires, None))
-                    if now - rotated <= grace_seconds && expires > now =>
-                {
-                    (Rotation::WithinGrace, Some(family))
-                }
-                Some((family, Some(_), _, None)) => {
-                    sqlx::query(
-                        "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
-                         WHERE id = $1 AND revoked_at IS NULL",
-                    )
-                    .bind(family)
+            let grace_family: Option<Uuid> = if grace_seconds > 0 {
+                sqlx::query_scalar(GRACE_USE)
+                    .bind(old_hash)
                     .bind(now)
-                    .bind("refresh token reused")
-                    .execute(&mut *tx)
-                    .await?;
-                    (Rotation::Reused, None)
-                }
-                _ => (Rotation::Invalid, None),
+                    .bind(now - grace_seconds)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            } else {
+                None
             };
-            if let Some(family) = family {
+            let outcome = if let Some(family) = grace_family {
                 sqlx::query(
                     "INSERT INTO refresh_tokens \
                      (token_hash, family_id, created_at, expires_at, rotated_from) \
@@ -190,7 +195,32 @@ impl Db {
                 .bind(old_hash)
                 .execute(&mut *tx)
                 .await?;
-            }
+                Rotation::WithinGrace
+            } else {
+                let seen: Option<(Uuid, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT t.family_id, t.rotated_at, f.revoked_at \
+                     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+                     WHERE t.token_hash = $1",
+                )
+                .bind(old_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match seen {
+                    Some((family, Some(_), None)) => {
+                        sqlx::query(
+                            "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+                             WHERE id = $1 AND revoked_at IS NULL",
+                        )
+                        .bind(family)
+                        .bind(now)
+                        .bind("refresh token reused")
+                        .execute(&mut *tx)
+                        .await?;
+                        Rotation::Reused
+                    }
+                    _ => Rotation::Invalid,
+                }
+            };
             tx.commit().await?;
             outcome
         });

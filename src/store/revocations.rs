@@ -1,4 +1,6 @@
-use super::{Db, Result, on_db};
+use uuid::Uuid;
+
+use super::{Db, Result, on_db, on_db_read};
 
 impl Db {
     /// Records an access token as revoked until it would have expired anyway.
@@ -32,14 +34,48 @@ impl Db {
         Ok(found.is_some())
     }
 
+    /// Whether the user a token stands for is still enabled and its client still exists: a
+    /// disabled or deleted user's, or a deleted client's, tokens are not active (RFC 7662 §2.2)
+    /// even before they expire. With `issued_at` (an access token's `iat`), also whether that
+    /// user's grant to that client was revoked at or after it (a replayed code).
+    pub async fn token_parties_active(
+        &self,
+        user_id: Uuid,
+        client_id: &str,
+        issued_at: Option<i64>,
+    ) -> Result<bool> {
+        let found: i64 = on_db_read!(self, |p| sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM users \
+                     WHERE id = $1 AND disabled_at IS NULL AND deleted_at IS NULL) \
+                  + (SELECT COUNT(*) FROM clients WHERE client_id = $2) \
+                  - (SELECT COUNT(*) FROM revoked_grants \
+                     WHERE user_id = $1 AND client_id = $2 AND revoked_before >= $3)"
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(issued_at)
+        .fetch_one(p)
+        .await)?;
+        Ok(found == 2)
+    }
+
     /// Entries for tokens that have expired by now matter no more.
     pub async fn purge_revoked_access_tokens(&self) -> Result<u64> {
-        Ok(on_db!(self, |p| sqlx::query(
+        let now = super::now();
+        let tokens = on_db!(self, |p| sqlx::query(
             "DELETE FROM revoked_access_tokens WHERE expires_at <= $1"
         )
-        .bind(super::now())
+        .bind(now)
         .execute(p)
         .await
-        .map(|r| r.rows_affected()))?)
+        .map(|r| r.rows_affected()))?;
+        let grants = on_db!(self, |p| sqlx::query(
+            "DELETE FROM revoked_grants WHERE expires_at <= $1"
+        )
+        .bind(now)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(tokens + grants)
     }
 }

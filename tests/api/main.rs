@@ -8,6 +8,7 @@ mod authorize;
 mod cli;
 mod client_metadata;
 mod discovery;
+mod hardening;
 mod instances;
 mod key_encryption;
 mod mail;

@@ -299,18 +299,26 @@ crate::both_backends! {
         let (_, portal) = builder(&app, "builder@example.com").await;
         let (_, _, form) = app.get(&portal, &app.url("/portal/clients/new")).await;
         let csrf = form_value(&form, "csrf_token");
+        // The alert itself must say what is wrong (the form's labels name every field anyway).
         for (fields, message) in [
-            (vec![("name", ""), ("chatgpt", "on"), ("scope", "openid")], "name"),
-            (vec![("name", "X"), ("scope", "openid")], "redirect URI"),
-            (vec![("name", "X"), ("redirect_uris", "http://evil.example/cb"), ("scope", "openid")], "Redirect URI"),
-            (vec![("name", "X"), ("chatgpt", "on"), ("scope", "openid"), ("logo_uri", "http://insecure.example/l.png")], "logo"),
-            (vec![("name", "X"), ("chatgpt", "on"), ("scope", "")], "scope"),
+            (vec![("name", ""), ("chatgpt", "on"), ("scope", "openid")], "Give the client a name of 1 to 100 characters."),
+            (vec![("name", "X"), ("scope", "openid")], "Add at least one redirect URI, or keep the ChatGPT preset on."),
+            (vec![("name", "X"), ("redirect_uris", "http://evil.example/cb"), ("scope", "openid")], "Redirect URI: "),
+            (vec![("name", "X"), ("chatgpt", "on"), ("scope", "openid"), ("logo_uri", "http://insecure.example/l.png")], "The logo URL must be an https URL."),
+            (vec![("name", "X"), ("chatgpt", "on"), ("scope", "")], "Name at least one scope."),
         ] {
             let mut body = vec![("csrf_token", csrf.as_str())];
             body.extend(fields);
             let (status, _, page) = app.post_form(&portal, &app.url("/portal/clients"), &body).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{message}");
-            assert!(page.to_lowercase().contains(&message.to_lowercase()) && page.contains("role=\"alert\""), "{message}: {page}");
+            let marker = "<p class=\"error\" role=\"alert\">";
+            let start = page.find(marker).unwrap_or_else(|| panic!("no alert for {message:?}: {page}")) + marker.len();
+            let alert = unescape(&page[start..start + page[start..].find("</p>").expect("end of alert")]);
+            if message.ends_with(": ") {
+                assert!(alert.starts_with(message) && alert.len() > message.len() + 5, "{message:?}: {alert:?}");
+            } else {
+                assert_eq!(alert, message);
+            }
         }
         assert!(app.db.list_clients().await.expect("db").is_empty());
     }

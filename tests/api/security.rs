@@ -370,11 +370,24 @@ async fn secrets_never_reach_the_log() {
         .refresh(&client, true, tokens["refresh_token"].as_str().expect("rt"))
         .await;
     assert_eq!(status, StatusCode::OK);
-    try_login(&app, &client, "ada@example.com", "wrong password!").await;
+    // The failed sign-in must really happen (and be logged about), or its password is not
+    // tested below.
+    let (status, _, _) = try_login(&app, &client, "ada@example.com", "wrong password!").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the wrong password was checked"
+    );
+    let kinds = audit_kinds(&app, &["login_failed"]).await;
+    assert!(kinds.iter().any(|k| k == "login_failed"), "{kinds:?}");
     let _ = server.kill();
     let _ = server.wait();
     let log = std::fs::read_to_string(&log_path).expect("read log");
     assert!(log.contains("request"), "the log has request lines: {log}");
+    assert!(
+        log.contains("security event"),
+        "the log has the audit's security events: {log}"
+    );
     for secret in [
         code.as_str(),
         tokens["access_token"].as_str().expect("at"),
@@ -385,6 +398,12 @@ async fn secrets_never_reach_the_log() {
         "wrong password!",
         "secret-state-4711",
     ] {
-        assert!(!log.contains(secret), "a secret reached the log");
+        // As sent in a form or a query (`correct+horse+…`, `%21`), and percent-encoded.
+        let form_encoded: String =
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        let percent_encoded = form_encoded.replace('+', "%20");
+        for variant in [secret, form_encoded.as_str(), percent_encoded.as_str()] {
+            assert!(!log.contains(variant), "a secret reached the log");
+        }
     }
 }

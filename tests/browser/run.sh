@@ -9,7 +9,7 @@
 # Installs what is missing: Debian's chromium (apt), node_modules from the committed
 # package-lock.json (npm ci), and aiosmtpd into tests/browser/.venv from requirements.txt
 # (remade when that file changes).
-# Env: GPTAUTH_BIN (default: $ROOT/target/debug/gptauth; build it with `cargo build`),
+# Env: GPTAUTH_BIN (default: debug/gptauth in cargo's target directory; build it with `cargo build`),
 #      CHROMIUM_PATH (default: /usr/bin/chromium).
 # Screenshots land in tests/browser/artifacts/. GPTAUTH_UPDATE_DOCS_SCREENSHOT=1 also rewrites
 # docs/portal-editor-values.png (the README's picture of the portal).
@@ -17,7 +17,12 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-export GPTAUTH_BIN="${GPTAUTH_BIN:-$ROOT/target/debug/gptauth}"
+# The build where cargo puts it (CARGO_TARGET_DIR, a config's build.target-dir, or ./target).
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+[[ -n "$TARGET_DIR" ]] || { echo "run.sh: cargo metadata names no target_directory" >&2; exit 1; }
+DEFAULT_BIN="$TARGET_DIR/debug/gptauth"
+export GPTAUTH_BIN="${GPTAUTH_BIN:-$DEFAULT_BIN}"
 export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
 
 if [[ ! -x "$CHROMIUM_PATH" ]]; then

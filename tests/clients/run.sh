@@ -12,13 +12,18 @@
 #
 # Installs what is missing: node_modules from the committed package-lock.json (npm ci) and a
 # Python venv in tests/clients/.venv from requirements.txt (rebuilt when either file changes).
-# Env: GPTAUTH_BIN (default: $ROOT/target/debug/gptauth, built with `cargo build` if missing),
+# Env: GPTAUTH_BIN (default: debug/gptauth in cargo's target directory, built with `cargo build` if missing),
 #      GPTAUTH_LOG (the servers' RUST_LOG, default warn).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-export GPTAUTH_BIN="${GPTAUTH_BIN:-$ROOT/target/debug/gptauth}"
+# The build where cargo puts it (CARGO_TARGET_DIR, a config's build.target-dir, or ./target).
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+[[ -n "$TARGET_DIR" ]] || { echo "run.sh: cargo metadata names no target_directory" >&2; exit 1; }
+DEFAULT_BIN="$TARGET_DIR/debug/gptauth"
+export GPTAUTH_BIN="${GPTAUTH_BIN:-$DEFAULT_BIN}"
 
 suites=("$@")
 [[ ${#suites[@]} -gt 0 ]] || suites=(mcp openid authlib)
@@ -35,7 +40,7 @@ for tool in node npm python3; do
 done
 
 if [[ ! -x "$GPTAUTH_BIN" ]]; then
-  if [[ "$GPTAUTH_BIN" != "$ROOT/target/debug/gptauth" ]]; then
+  if [[ "$GPTAUTH_BIN" != "$DEFAULT_BIN" ]]; then
     echo "run.sh: GPTAUTH_BIN=$GPTAUTH_BIN is not an executable" >&2
     exit 1
   fi

@@ -6,16 +6,21 @@
 #   bash tests/schema/run.sh
 #
 # Needs python3 (with venv); installs schemathesis into tests/schema/.venv on first use.
-# Env: GPTAUTH_BIN (default: $ROOT/target/debug/gptauth, built with `cargo build` if missing),
+# Env: GPTAUTH_BIN (default: debug/gptauth in cargo's target directory, built with `cargo build` if missing),
 # SCHEMA_MAX_EXAMPLES (default 30 per operation), SCHEMA_MAX_TIME (default 90 seconds: fuzzing repeats until it is spent).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-export GPTAUTH_BIN="${GPTAUTH_BIN:-$ROOT/target/debug/gptauth}"
+# The build where cargo puts it (CARGO_TARGET_DIR, a config's build.target-dir, or ./target).
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+[[ -n "$TARGET_DIR" ]] || { echo "run.sh: cargo metadata names no target_directory" >&2; exit 1; }
+DEFAULT_BIN="$TARGET_DIR/debug/gptauth"
+export GPTAUTH_BIN="${GPTAUTH_BIN:-$DEFAULT_BIN}"
 
 if [[ ! -x "$GPTAUTH_BIN" ]]; then
-  if [[ "$GPTAUTH_BIN" != "$ROOT/target/debug/gptauth" ]]; then
+  if [[ "$GPTAUTH_BIN" != "$DEFAULT_BIN" ]]; then
     echo "run.sh: GPTAUTH_BIN=$GPTAUTH_BIN is not an executable" >&2
     exit 1
   fi

@@ -8,15 +8,20 @@
 #
 # Needs python3 (with venv) and node/npm; installs PyJWT[crypto] into tests/snippets/.venv and
 # jose into tests/snippets/node_modules on first use.
-# Env: GPTAUTH_BIN (default: $ROOT/target/debug/gptauth, built with `cargo build` if missing).
+# Env: GPTAUTH_BIN (default: debug/gptauth in cargo's target directory, built with `cargo build` if missing).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-export GPTAUTH_BIN="${GPTAUTH_BIN:-$ROOT/target/debug/gptauth}"
+# The build where cargo puts it (CARGO_TARGET_DIR, a config's build.target-dir, or ./target).
+TARGET_DIR="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+[[ -n "$TARGET_DIR" ]] || { echo "run.sh: cargo metadata names no target_directory" >&2; exit 1; }
+DEFAULT_BIN="$TARGET_DIR/debug/gptauth"
+export GPTAUTH_BIN="${GPTAUTH_BIN:-$DEFAULT_BIN}"
 
 if [[ ! -x "$GPTAUTH_BIN" ]]; then
-  if [[ "$GPTAUTH_BIN" != "$ROOT/target/debug/gptauth" ]]; then
+  if [[ "$GPTAUTH_BIN" != "$DEFAULT_BIN" ]]; then
     echo "run.sh: GPTAUTH_BIN=$GPTAUTH_BIN is not an executable" >&2
     exit 1
   fi
