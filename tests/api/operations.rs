@@ -663,7 +663,7 @@ async fn sigterm_lets_requests_in_flight_finish() {
         }));
     }
     // Long enough for every sign-in to reach the server (loopback), far shorter than the
-    // hashing of 24: all of them are in flight when SIGTERM comes.
+    // hashing of 16: all of them are in flight when SIGTERM comes.
     tokio::time::sleep(Duration::from_millis(100)).await;
     Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
