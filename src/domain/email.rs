@@ -10,7 +10,11 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let value = raw.trim().to_lowercase();
         let invalid = || ParseError("enter a valid e-mail address".into());
-        if value.len() > 254 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if value.len() > 254
+            || value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+        {
             return Err(invalid());
         }
         let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
@@ -27,6 +31,30 @@ impl Email {
         }
         Ok(Email(value))
     }
+}
+
+/// Format characters that render as nothing (zero-width spaces and joiners, soft hyphen, word
+/// joiner, byte-order mark, bidi marks, embeddings, overrides and isolates, tags): inside an
+/// address they would make two accounts look the same, or one address look like another.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fffb}'
+            | '\u{e0000}'..='\u{e0fff}'
+    )
 }
 
 impl AsRef<str> for Email {
@@ -65,6 +93,12 @@ mod tests {
             "ada@.com",
             "ada@example.com.",
             "a@b@example.com",
+            "ada\u{200b}@example.com",
+            "ada@exa\u{200d}mple.com",
+            "\u{feff}ada@example.com",
+            "ad\u{ad}a@example.com",
+            "ada@example.com\u{2060}",
+            "ada\u{202e}@example.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

@@ -248,3 +248,34 @@ crate::both_backends! {
         assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
     }
 }
+
+crate::both_backends! {
+    async fn a_lookalike_address_with_invisible_characters_is_refused_at_sign_up(app: TestApp) {
+        app.user("ada@example.com").await;
+        for lookalike in ["ada\u{200b}@example.com", "ada@exa\u{200d}mple.com", "\u{feff}ada@example.com", "ad\u{ad}a@example.com"] {
+            let browser = browser();
+            let (_, _, page) = app.get(&browser, &app.url("/signup")).await;
+            let (status, _, body) = app.post_form(&browser, &app.url("/signup"), &[("email", lookalike), ("password", PASSWORD), ("csrf_token", &form_value(&page, "csrf_token"))]).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{lookalike:?}: {body}");
+            assert!(body.contains("valid e-mail address"), "{body}");
+        }
+        assert_eq!(app.db.list_users().await.expect("users").len(), 1, "no second account that looks like the first");
+    }
+
+    async fn the_password_limit_counts_characters_not_bytes(app: TestApp) {
+        // 128 two-byte characters (256 bytes) are within the limit; 129 are not.
+        let longest = "é".repeat(127) + "z";
+        for (password, expected) in [(longest.as_str(), StatusCode::SEE_OTHER), (&*("é".repeat(128) + "z"), StatusCode::BAD_REQUEST)] {
+            let browser = browser();
+            let (_, _, page) = app.get(&browser, &app.url("/signup")).await;
+            let email = format!("user{}@example.com", password.chars().count());
+            let (status, _, body) = app.post_form(&browser, &app.url("/signup"), &[("email", &email), ("password", password), ("csrf_token", &form_value(&page, "csrf_token"))]).await;
+            assert_eq!(status, expected, "{} characters: {body}", password.chars().count());
+            if expected == StatusCode::SEE_OTHER {
+                signed_in(&app, &email, password).await;
+            } else {
+                assert!(body.contains("at most 128 characters"), "{body}");
+            }
+        }
+    }
+}
