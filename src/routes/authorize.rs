@@ -1,4 +1,4 @@
-//! `GET /oauth/authorize`: the popup's first page.
+//! `GET /oauth/authorize` (and `POST`, OpenID Connect Core §3.1.2.1): the popup's first page.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -19,7 +19,34 @@ use crate::store::{AuditEvent, ClientRecord};
 use crate::tokens::hint_subject;
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let request = match checked_request(&req, &state).await {
+    authorize(&req, &state, req.query_string().as_bytes()).await
+}
+
+/// `POST /oauth/authorize`: the same request, form-encoded in the body (OIDC Core §3.1.2.1:
+/// "Authorization Servers MUST support the use of the HTTP GET and POST methods").
+pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return error_page(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Invalid sign-in request",
+            "A sign-in request sent with POST must be form-encoded (application/x-www-form-urlencoded).".into(),
+        );
+    }
+    authorize(&req, &state, &body).await
+}
+
+async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpResponse {
+    let req = req.clone();
+    let request = match checked_params(raw, state).await {
         Ok(v) => v,
         Err(page) => return page,
     };
@@ -127,7 +154,12 @@ pub async fn checked_request(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<AuthRequest, HttpResponse> {
-    let mut params = Params::parse(req.query_string().as_bytes()).map_err(|e| {
+    checked_params(req.query_string().as_bytes(), state).await
+}
+
+/// `checked_request` for the parameters as sent (a query string or a form body).
+async fn checked_params(raw: &[u8], state: &AppState) -> Result<AuthRequest, HttpResponse> {
+    let mut params = Params::parse(raw).map_err(|e| {
         error_page(
             StatusCode::BAD_REQUEST,
             "Invalid sign-in request",
@@ -208,6 +240,43 @@ pub async fn checked_request(
             ));
         }
     };
+    // Only the code flow (RFC 6749 §4.1.1: response_type is REQUIRED; §4.1.2.1).
+    let refusal = match params.get("response_type") {
+        None | Some("") => Some(("invalid_request", "response_type is missing (use code)")),
+        Some("code") => None,
+        Some(_) => Some((
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        )),
+    };
+    // Request objects are not supported: refusing them beats ignoring what they say (OIDC Core
+    // §6.1, §6.2: request_not_supported, request_uri_not_supported).
+    let refusal = refusal
+        .or_else(|| {
+            params.get("request").map(|_| {
+                (
+                    "request_not_supported",
+                    "request objects (request=) are not supported",
+                )
+            })
+        })
+        .or_else(|| {
+            params.get("request_uri").map(|_| {
+                (
+                    "request_uri_not_supported",
+                    "request objects by reference (request_uri=) are not supported",
+                )
+            })
+        });
+    if let Some((error, description)) = refusal {
+        return Err(error_redirect(
+            &redirect_uri,
+            error,
+            description,
+            params.get("state"),
+            state,
+        ));
+    }
     // A public client has no secret: PKCE is what binds the code to it (RFC 9700 §2.1.1).
     if client.requires_pkce() && params.non_empty("code_challenge").is_none() {
         return Err(error_redirect(

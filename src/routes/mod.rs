@@ -44,6 +44,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/.well-known/jwks.json", web::get().to(well_known::jwks))
         .route("/openapi.json", web::get().to(openapi::document))
         .route("/oauth/authorize", web::get().to(authorize::get))
+        .route("/oauth/authorize", web::post().to(authorize::post))
         .route("/oauth/token", web::post().to(token::post))
         .route("/oauth/revoke", web::post().to(revoke::post))
         .route("/oauth/introspect", web::post().to(introspect::post))

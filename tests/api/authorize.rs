@@ -245,3 +245,45 @@ crate::both_backends! {
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+crate::both_backends! {
+    async fn the_authorization_request_may_be_posted_as_a_form(app: TestApp) {
+        let client = app.client().await;
+        app.user("ada@example.com").await;
+        let browser = browser();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("response_type", "code"), ("client_id", client.id.as_str()), ("redirect_uri", CHATGPT_OPENAI), ("state", "posted")])
+            .finish();
+        let resp = browser.post(app.url("/oauth/authorize")).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.expect("post");
+        assert_eq!(resp.status(), StatusCode::FOUND, "OIDC Core 3.1.2.1: POST works like GET");
+        let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        assert!(location.starts_with("/login?next=%2Foauth%2Fauthorize"), "{location}");
+        // The sign-in continues the very request that was posted.
+        let cb = app.sign_in(&browser, &app.absolute(&location), "ada@example.com", PASSWORD).await;
+        assert_eq!(cb.param("state").as_deref(), Some("posted"));
+        let resp = browser.post(app.url("/oauth/authorize")).header("content-type", "application/json").body("{}").send().await.expect("post");
+        assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    async fn request_objects_and_a_missing_response_type_are_refused_not_ignored(app: TestApp) {
+        let client = app.client().await;
+        let without_type = {
+            let mut url = url::Url::parse(&app.url("/oauth/authorize")).expect("url");
+            url.query_pairs_mut().extend_pairs([("client_id", client.id.as_str()), ("redirect_uri", CHATGPT_OPENAI), ("state", "s")]);
+            url.to_string()
+        };
+        for (url, error) in [
+            (without_type, "invalid_request"),
+            (app.authorize_url_with(&client, CHATGPT_OPENAI, &[("request", "eyJhbGciOiJub25lIn0.e30.")]), "request_not_supported"),
+            (app.authorize_url_with(&client, CHATGPT_OPENAI, &[("request_uri", "https://evil.example/r")]), "request_uri_not_supported"),
+            (app.authorize_url(&client, CHATGPT_OPENAI, "s", None).replace("response_type=code", "response_type=token"), "unsupported_response_type"),
+        ] {
+            let (status, location, _) = app.get(&browser(), &url).await;
+            assert_eq!(status, StatusCode::FOUND, "{url}");
+            let location = url::Url::parse(&location.expect("to the client")).expect("url");
+            assert!(location.as_str().starts_with(CHATGPT_OPENAI), "{location}");
+            let error_of = location.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned());
+            assert_eq!(error_of.as_deref(), Some(error), "{url}");
+        }
+    }
+}
