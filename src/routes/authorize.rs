@@ -70,7 +70,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpRespo
                     "invalid_request",
                     "id_token_hint is not an ID token this server issued to this client",
                     request.params.get("state"),
-                    &state,
+                    state,
                 );
             }
         },
@@ -99,7 +99,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpRespo
                 "interaction_required",
                 "the user must confirm their e-mail address first",
                 request.params.get("state"),
-                &state,
+                state,
             );
         }
         return to_verification(&request.params);
@@ -118,7 +118,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpRespo
         query: request.params.to_query(),
         plan,
     };
-    run(&state, request, solicitor, who).await
+    run(state, request, solicitor, who).await
 }
 
 /// Whether the client admits only proven e-mail addresses and this user has not proven theirs.
