@@ -41,6 +41,8 @@ pub struct Config {
     pub log_json: bool,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
     pub metrics_token: Option<String>,
+    /// A request's body must have arrived this many seconds after the request.
+    pub request_body_timeout: i64,
     /// Encrypts the private signing keys at rest (`GPTAUTH_KEY_ENCRYPTION_KEY[_FILE]`).
     pub key_encryption_key: Option<Secret>,
     /// The one before, during a rotation: still opens what it sealed.
@@ -325,6 +327,7 @@ impl Config {
             metrics_token: get("GPTAUTH_METRICS_TOKEN").filter(|t| !t.trim().is_empty()),
             key_encryption_key,
             key_encryption_key_previous,
+            request_body_timeout: seconds("GPTAUTH_REQUEST_BODY_TIMEOUT", 10)?,
         })
     }
 }

@@ -270,6 +270,8 @@ pub async fn sweep_abandoned_registrations(state: &AppState) -> usize {
 
 fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
     let hsts = state.config.issuer.is_https();
+    let body_timeout =
+        std::time::Duration::from_secs(state.config.request_body_timeout.unsigned_abs());
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         let mut headers = DefaultHeaders::new()
@@ -289,6 +291,9 @@ fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(from_fn(crate::telemetry::echo_request_id))
             .wrap(from_fn(crate::telemetry::count_request))
+            .wrap(from_fn(move |req, next| {
+                routes::body_deadline::enforce(body_timeout, req, next)
+            }))
             .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(64 * 1024))

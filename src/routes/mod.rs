@@ -4,6 +4,7 @@ mod account;
 mod api;
 mod authorize;
 mod bearer;
+pub mod body_deadline;
 mod client_auth;
 mod consent;
 mod health;

@@ -407,3 +407,41 @@ async fn secrets_never_reach_the_log() {
         }
     }
 }
+
+/// Sends a request head promising `declared` body bytes, then only `sent`, and waits for the
+/// answer (at most `wait`).
+async fn trickle(
+    app: &TestApp,
+    path: &str,
+    sent: &str,
+    wait: std::time::Duration,
+) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.address.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n{sent}"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut answer = vec![0u8; 4096];
+    match tokio::time::timeout(wait, stream.read(&mut answer)).await {
+        Ok(Ok(n)) if n > 0 => Some(String::from_utf8_lossy(&answer[..n]).to_string()),
+        _ => None,
+    }
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_REQUEST_BODY_TIMEOUT", "1")];
+    async fn a_body_that_never_finishes_arriving_is_cut_off(app: TestApp) {
+        let started = std::time::Instant::now();
+        let answer = trickle(&app, "/oauth/token", "grant_type=refresh", std::time::Duration::from_secs(8)).await
+            .expect("an answer, not a connection held open");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("invalid_request"), "the token endpoint's own error shape: {answer}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(6), "cut off after about a second");
+        let answer = trickle(&app, "/login", "email=a", std::time::Duration::from_secs(8)).await.expect("an answer");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+}
