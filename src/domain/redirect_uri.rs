@@ -20,6 +20,11 @@ impl RedirectUri {
         }
         let url = Url::parse(raw)
             .map_err(|e| ParseError(format!("{raw:?} is not an absolute URI ({e})")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ParseError(format!(
+                "{raw:?}: a redirect URI must not carry a user name or password"
+            )));
+        }
         if url.fragment().is_some() || raw.contains('#') {
             return Err(ParseError(format!(
                 "{raw:?}: a redirect URI must not contain a fragment"
@@ -38,6 +43,19 @@ impl RedirectUri {
                     "{raw:?}: scheme {other:?} is not allowed; use https"
                 )));
             }
+        }
+        // What a browser would read differently from what is stored: `https:host/cb` (the URL
+        // standard supplies the missing `//`), a backslash (read as `/`), whitespace or control
+        // characters (stripped), credentials (`https://trusted@evil.example`). Exact matching
+        // (RFC 9700 §4.1.3) is only as good as a stored form that means one thing.
+        let after_scheme = raw.split_once(':').map(|(_, rest)| rest).unwrap_or("");
+        if !after_scheme.starts_with("//")
+            || raw.contains('\\')
+            || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ParseError(format!(
+                "{raw:?} is not written as an absolute URI (scheme://host/path, no backslash, no spaces)"
+            )));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(ParseError(format!("{raw:?} has no host")));
@@ -163,6 +181,14 @@ mod tests {
             "javascript:alert(1)",
             "ftp://example.com/",
             "",
+            "https:evil.example/cb",
+            "https:/evil.example/cb",
+            "https://chatgpt.com\\@evil.example/cb",
+            "https://evil.example\\cb",
+            "https://chatgpt.com@evil.example/cb",
+            "https://user:pass@example.com/cb",
+            "https://example.com/c b",
+            "https://example.com/cb\t",
         ] {
             assert!(RedirectUri::parse(bad).is_err(), "{bad:?}");
         }

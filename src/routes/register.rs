@@ -77,6 +77,26 @@ impl Refusal {
     }
 }
 
+/// A registration document must be sent as JSON (RFC 7591 §3.1): a `text/plain` body would be a
+/// "simple" cross-site request that no CORS preflight stops, so any page a browser visits could
+/// register clients (or update one) in its name.
+fn json_body(req: &HttpRequest) -> Result<(), Refusal> {
+    let json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "invalid_client_metadata",
+            "send the client metadata as application/json",
+        ))
+    }
+}
+
 /// Parses and checks a registration document.
 fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
     if body.len() > MAX_DOCUMENT {
@@ -243,28 +263,31 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
             }));
         }
         // RFC 7591 §3: an initial access token, presented as a bearer token (RFC 6750).
-        RegistrationPolicy::Token => {
-            let Some(token) = bearer_token(&req) else {
-                return challenge(StatusCode::UNAUTHORIZED, "Bearer");
-            };
-            match state
-                .db
-                .consume_initial_access_token(&crypto::digest(token))
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    return challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"");
-                }
-                Err(e) => return unavailable(e),
-            }
+        RegistrationPolicy::Token if bearer_token(&req).is_none() => {
+            return challenge(StatusCode::UNAUTHORIZED, "Bearer");
         }
-        RegistrationPolicy::Open => {}
+        RegistrationPolicy::Token | RegistrationPolicy::Open => {}
     }
-    let (valid, _) = match validate(&body) {
+    let (valid, _) = match json_body(&req).and_then(|()| validate(&body)) {
         Ok(v) => v,
         Err(refusal) => return refusal.respond(),
     };
+    // The token is spent only by a registration that is going to happen: a document refused
+    // above leaves a single-use token usable for the corrected one.
+    if state.config.registration == RegistrationPolicy::Token {
+        let token = bearer_token(&req).unwrap_or_default();
+        match state
+            .db
+            .consume_initial_access_token(&crypto::digest(token))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"");
+            }
+            Err(e) => return unavailable(e),
+        }
+    }
     let client_id = ClientId::generate();
     let secret = (valid.method != "none").then(crypto::random_token);
     let secret_hash = secret.as_deref().map(crypto::digest);
@@ -398,7 +421,7 @@ pub async fn update(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let (valid, named) = match validate(&body) {
+    let (valid, named) = match json_body(&req).and_then(|()| validate(&body)) {
         Ok(v) => v,
         Err(refusal) => return refusal.respond(),
     };

@@ -244,3 +244,57 @@ crate::both_backends_with! {
         assert!(invalid_grant(&app.refresh(&client, false, &refresh_token(&first.1)).await), "family revoked");
     }
 }
+
+/// Registers `body` with its content type; the status and the JSON answer.
+async fn register_as(
+    app: &TestApp,
+    content_type: &str,
+    body: String,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut req = reqwest::Client::new()
+        .post(app.url("/oauth/register"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("register");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+crate::both_backends! {
+    async fn registration_takes_only_json_and_only_redirect_uris_that_mean_one_thing(app: TestApp) {
+        let doc = serde_json::json!({ "client_name": "X", "redirect_uris": ["https://ok.example/cb"], "token_endpoint_auth_method": "none" }).to_string();
+        // A cross-site form or fetch without preflight can send text/plain.
+        let (status, body) = register_as(&app, "text/plain", doc.clone(), None).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{body}");
+        for uri in ["https:evil.example/cb", "https://chatgpt.com\\@evil.example/cb", "https://ok.example\\cb", "https://chatgpt.com@evil.example/cb"] {
+            let doc = serde_json::json!({ "redirect_uris": [uri], "token_endpoint_auth_method": "none" }).to_string();
+            let (status, body) = register_as(&app, "application/json", doc, None).await;
+            assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_redirect_uri")), "{uri}: {body}");
+        }
+        assert!(app.db.list_clients().await.expect("clients").is_empty(), "nothing was registered");
+        let (status, body) = register_as(&app, "application/json; charset=utf-8", doc, None).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_REGISTRATION", "token")];
+    async fn a_refused_registration_leaves_a_single_use_token_unspent(app: TestApp) {
+        let now = gptauth::store::now();
+        app.db.insert_initial_access_token(&gptauth::store::InitialAccessToken {
+            id: uuid::Uuid::now_v7(), note: None, created_at: now, expires_at: now + 600, uses_left: Some(1), revoked_at: None,
+        }, &gptauth::crypto::digest("one-use")).await.expect("insert");
+        let bad = serde_json::json!({ "redirect_uris": ["javascript:alert(1)"] }).to_string();
+        let (status, body) = register_as(&app, "application/json", bad, Some("one-use")).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_redirect_uri")));
+        let good = serde_json::json!({ "redirect_uris": ["https://ok.example/cb"] }).to_string();
+        let (status, body) = register_as(&app, "application/json", good.clone(), Some("one-use")).await;
+        assert_eq!(status, StatusCode::CREATED, "the corrected document registers with the same token: {body}");
+        let (status, _) = register_as(&app, "application/json", good, Some("one-use")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "and then it is spent");
+    }
+}
