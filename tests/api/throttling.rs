@@ -38,7 +38,8 @@ async fn post_login(
     if let Some(xff) = forwarded_for {
         request = request
             .header("x-forwarded-for", xff)
-            .header("forwarded", "for=198.51.100.1");
+            // The client's own Forwarded header, different on every attempt.
+            .header("forwarded", format!("for=198.51.100.{}", rand_octet()));
     }
     let resp = request.send().await.expect("POST /login");
     let retry_after = resp
