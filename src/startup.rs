@@ -184,6 +184,9 @@ async fn upkeep(state: Arc<AppState>) {
         if let Err(e) = state.db.purge_revoked_access_tokens().await {
             tracing::warn!(error = %e, "purging revoked access tokens failed");
         }
+        if let Err(e) = state.db.purge_assertion_jtis().await {
+            tracing::warn!(error = %e, "purging used client assertion ids failed");
+        }
         if let Err(e) = state
             .db
             .purge_unused_metadata_clients(crate::store::now())

@@ -7,11 +7,13 @@
 mod cache;
 mod document;
 mod fetch;
+mod jwks;
 mod ssrf;
 
 pub use cache::{MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS};
 pub use document::DocumentError;
 pub use fetch::FetchError;
+pub use jwks::{JwksError, REFETCH_INTERVAL, parse_set};
 
 use crate::domain::{ClientMetadataUrl, Scope};
 use crate::store::{ClientRecord, Db, MetadataClient, StoreError};
@@ -31,6 +33,7 @@ pub enum ResolveError {
 /// Resolves Client Identifier URLs to clients.
 pub struct ClientMetadata {
     fetcher: fetch::Fetcher,
+    jwks: jwks::JwksCache,
 }
 
 impl ClientMetadata {
@@ -38,7 +41,18 @@ impl ClientMetadata {
     pub fn new(allow_insecure_loopback: bool) -> Result<Self, reqwest::Error> {
         Ok(ClientMetadata {
             fetcher: fetch::Fetcher::new(allow_insecure_loopback)?,
+            jwks: jwks::JwksCache::default(),
         })
+    }
+
+    /// The public keys of a private_key_jwt client at `jwks_uri`, fetched through the same
+    /// guarded fetcher as documents (see `jwks`).
+    pub async fn keys(
+        &self,
+        jwks_uri: &url::Url,
+        kid: Option<&str>,
+    ) -> Result<std::sync::Arc<Vec<jsonwebtoken::jwk::Jwk>>, JwksError> {
+        self.jwks.keys(&self.fetcher, jwks_uri, kid).await
     }
 
     /// The client `id` names: the stored copy while it is fresh, else the document fetched,
@@ -74,6 +88,7 @@ impl ClientMetadata {
                 scope: &doc.scope.to_string(),
                 redirect_uris: &doc.redirect_uris,
                 expires_at: now + lifetime,
+                jwks_uri: doc.jwks_uri.as_ref().map(url::Url::as_str),
             })
             .await?;
         tracing::info!(client_id = %id, lifetime, "client metadata document fetched");

@@ -44,6 +44,9 @@ pub struct FlowState {
     /// A public client a token request names in its body rather than a Basic header (a client
     /// ID metadata document URL cannot go in one): a refresh must be this client's.
     pub named_client: Option<String>,
+    /// A client the edge authenticated already (a private_key_jwt assertion, or a metadata
+    /// document client that is public): the registrar accepts it without a passphrase.
+    pub authenticated_client: Option<String>,
 }
 
 /// Shared between the primitives of one flow.

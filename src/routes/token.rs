@@ -11,9 +11,10 @@ use oxide_auth_async::endpoint::refresh::RefreshFlow;
 use serde_json::{Value, json};
 
 use super::api::{OAuthError, TokenRequest, TokenResponse};
-use super::client_auth::{Credentials, TokenError, client_credentials, no_store, read_form};
-use crate::client_metadata::ResolveError;
-use crate::domain::{ClientMetadataUrl, ClientRef, ResourceIndicator, Scope};
+use super::client_auth::{
+    Credentials, TokenError, authenticate, client_credentials, no_store, read_form,
+};
+use crate::domain::{ClientRef, ResourceIndicator, Scope};
 use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse};
 use crate::startup::AppState;
 use crate::store::AuditEvent;
@@ -61,18 +62,27 @@ pub async fn post(
         Err((err, description)) => return err.respond(&description),
     };
     let ctx = FlowContext::default();
-    let basic = match ClientRef::parse(&credentials.client_id) {
-        Ok(ClientRef::MetadataDocument(url)) => {
-            if let Err((err, description)) = metadata_client(&state, &url, &credentials).await {
-                return err.respond(&description);
-            }
-            // Its URL cannot travel in a Basic header (oxide-auth splits it at the first
-            // ':'): name it in the body, and have the registrar hold a refresh to it.
-            params.insert("client_id", url.as_ref());
-            ctx.lock().named_client = Some(url.to_string());
-            None
-        }
-        _ => Some(basic_header(&credentials)),
+    let edge_authenticated = credentials.assertion.is_some()
+        || matches!(
+            ClientRef::parse(&credentials.client_id),
+            Ok(ClientRef::MetadataDocument(_))
+        );
+    let basic = if edge_authenticated {
+        // A signed assertion, or a metadata document client (public, but vouched for by its
+        // document): authenticated here. Its ID goes in the body (a document URL cannot travel
+        // in a Basic header: oxide-auth splits it at the first ':'), and the registrar holds a
+        // refresh to it.
+        let client = match authenticate(&state, &credentials, req.path()).await {
+            Ok(c) => c,
+            Err((err, description)) => return err.respond(&description),
+        };
+        params.insert("client_id", &client.client_id);
+        let mut flow = ctx.lock();
+        flow.named_client = Some(client.client_id.clone());
+        flow.authenticated_client = Some(client.client_id);
+        None
+    } else {
+        Some(basic_header(&credentials))
     };
     for raw in params.get_all("resource") {
         match ResourceIndicator::parse(raw) {
@@ -176,35 +186,6 @@ fn grant_problem(grant: Grant) -> &'static str {
         Grant::RefreshToken => {
             "the refresh token is invalid, expired, revoked, or was issued to another client"
         }
-    }
-}
-
-/// A client ID metadata document client is public, and must still be vouched for by its
-/// document (fetched again once the stored copy expired): else `invalid_client`.
-async fn metadata_client(
-    state: &AppState,
-    url: &ClientMetadataUrl,
-    credentials: &Credentials,
-) -> Result<(), (TokenError, String)> {
-    if credentials.secret.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err((
-            TokenError::InvalidClient,
-            "a client with a metadata document is public: it authenticates with no secret".into(),
-        ));
-    }
-    match state.client_metadata.resolve(&state.db, url).await {
-        Ok(_) => Ok(()),
-        Err(ResolveError::Store(e)) => {
-            tracing::error!(error = %e, "client lookup failed");
-            Err((
-                TokenError::TemporarilyUnavailable,
-                "the server cannot reach its database; retry shortly".into(),
-            ))
-        }
-        Err(e) => Err((
-            TokenError::InvalidClient,
-            format!("this client cannot be used: {e}"),
-        )),
     }
 }
 

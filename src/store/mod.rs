@@ -10,6 +10,7 @@ use sqlx::{ConnectOptions, PgPool, SqliteConnection, SqlitePool};
 use std::sync::Arc;
 
 mod audit;
+mod client_assertions;
 mod clients;
 mod codes;
 mod connections;
@@ -25,7 +26,8 @@ mod throttle;
 mod users;
 
 pub use audit::{AuditEvent, AuditRecord};
-pub use clients::{ClientRecord, MetadataClient, NewClient};
+pub use client_assertions::JtiOutcome;
+pub use clients::{AuthMethod, ClientRecord, MetadataClient, NewClient};
 pub use codes::CodeRecord;
 pub use connections::Connection;
 pub use email_tokens::{EmailChange, EmailPurpose, SpentEmailToken};

@@ -523,7 +523,10 @@ crate::both_backends! {
         ] {
             refused(&app, url, "is not a public address").await;
         }
-        refused(&app, "https://localhost/client.json", "which is not a public address").await;
+        refused(&app, "https://localhost/client.json", "localhost is not a public address").await;
+        // What the name resolves to is not told (issue 15, finding 18).
+        let (_, _, page) = app.get(&browser(), &authorize_url(&app, "https://localhost/client.json", CALLBACK)).await;
+        assert!(!page.contains("127.0.0.1") && !page.contains("::1"), "{page}");
         // A real server, but plain http: refused before any request is made.
         let publisher = Publisher::start().await;
         let id = publisher.url(DOC_PATH);
