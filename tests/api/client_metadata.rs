@@ -24,9 +24,9 @@ const TEST_ONLY_FLAG: &[(&str, &str)] =
 const CALLBACK: &str = "https://app.example.com/oauth/callback";
 const DOC_PATH: &str = "/oauth/client.json";
 
-/// How the publisher answers one path.
+/// How the publisher answers one path (also used by `private_key_jwt`).
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     /// 200, `application/json`, with an optional `Cache-Control`.
     Document {
         body: String,
@@ -52,13 +52,13 @@ struct Published {
 }
 
 /// A web server on 127.0.0.1 that publishes client metadata documents and counts fetches.
-struct Publisher {
-    base: String,
+pub(crate) struct Publisher {
+    pub(crate) base: String,
     published: Arc<Published>,
 }
 
 impl Publisher {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let published = Arc::new(Published::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -71,11 +71,11 @@ impl Publisher {
         Publisher { base, published }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn publish(&self, path: &str, reply: Reply) {
+    pub(crate) fn publish(&self, path: &str, reply: Reply) {
         self.published
             .replies
             .lock()
@@ -83,7 +83,7 @@ impl Publisher {
             .insert(path.to_string(), reply);
     }
 
-    fn document(&self, path: &str, doc: &Value, cache_control: Option<&'static str>) {
+    pub(crate) fn document(&self, path: &str, doc: &Value, cache_control: Option<&'static str>) {
         self.publish(
             path,
             Reply::Document {
@@ -93,7 +93,7 @@ impl Publisher {
         );
     }
 
-    fn hits(&self, path: &str) -> usize {
+    pub(crate) fn hits(&self, path: &str) -> usize {
         self.published
             .hits
             .lock()
@@ -170,7 +170,7 @@ fn document(id: &str, name: &str) -> Value {
     })
 }
 
-fn pkce_pair() -> (String, String) {
+pub(crate) fn pkce_pair() -> (String, String) {
     let verifier = gptauth::crypto::random_token();
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(Sha256::digest(verifier.as_bytes()));
