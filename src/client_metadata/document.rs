@@ -122,7 +122,7 @@ pub fn validate(
     }
     let scope = match string(&doc, "scope")? {
         None => offered.clone(),
-        Some(raw) => match Scope::parse(raw) {
+        Some(raw) => match Scope::parse(raw).map(Scope::without_offline_access) {
             Ok(s) if !s.is_empty() && offered.contains_all(&s) => s,
             _ => return Err(DocumentError::Scope(offered.to_string())),
         },

@@ -14,7 +14,7 @@ pub use email::Email;
 pub use password::Password;
 pub use redirect_uri::RedirectUri;
 pub use resource::ResourceIndicator;
-pub use scope::Scope;
+pub use scope::{OFFLINE_ACCESS, Scope};
 
 /// Why a raw value was refused; the message is safe to show to the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

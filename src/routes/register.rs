@@ -142,7 +142,11 @@ fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
     }
     // Registered clients get at most what the server offers; none asked means all of it.
     let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
-    let scope = match meta.scope.as_deref().map(Scope::parse) {
+    let scope = match meta
+        .scope
+        .as_deref()
+        .map(|raw| Scope::parse(raw).map(Scope::without_offline_access))
+    {
         None => offered,
         Some(Ok(s)) if !s.is_empty() && offered.contains_all(&s) => s,
         Some(_) => {

@@ -220,6 +220,7 @@ fn parse(
     if params.get("scope") == Some("") {
         params.remove("scope");
     }
+    super::authorize::drop_offline_access(&mut params);
     let credentials = client_credentials(req, &mut params)?;
     tracing::Span::current().record("client_id", credentials.client_id.as_str());
     Ok((grant, params, credentials))

@@ -121,7 +121,8 @@ impl ChatGpt {
                 ("code_challenge", &challenge),
                 ("code_challenge_method", "S256"),
                 ("resource", RESOURCE),
-                ("scope", "openid profile"),
+                // MCP clients ask for offline_access when it is listed.
+                ("scope", "openid profile offline_access"),
             ],
         );
         let callback = app
@@ -201,6 +202,17 @@ fn unsigned(claims: &Value) -> String {
 crate::both_backends_with! {
     SETTINGS;
 
+    async fn metadata_advertises_private_key_jwt_its_algorithms_and_offline_access(app: TestApp) {
+        let meta: Value = reqwest::get(app.url("/.well-known/oauth-authorization-server")).await.expect("get").json().await.expect("json");
+        for key in ["token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported"] {
+            assert!(meta[key].as_array().expect(key).contains(&json!("private_key_jwt")), "{key}: {meta}");
+        }
+        for key in ["token_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported", "introspection_endpoint_auth_signing_alg_values_supported"] {
+            assert_eq!(meta[key], json!(["RS256", "PS256", "ES256", "EdDSA"]), "{key}");
+        }
+        assert!(meta["scopes_supported"].as_array().expect("scopes").contains(&json!("offline_access")));
+    }
+
     async fn chatgpt_connects_with_its_document_and_signed_assertions_from_code_to_refresh(app: TestApp) {
         app.user("ada@example.com").await;
         let chatgpt = ChatGpt::start().await;
@@ -215,6 +227,7 @@ crate::both_backends_with! {
         let claims = app.verify_jwt_for(tokens["access_token"].as_str().expect("at"), RESOURCE).await;
         assert_eq!(claims["client_id"], chatgpt.id.as_str());
         assert_eq!(claims["aud"], RESOURCE);
+        assert_eq!(claims["scope"], "openid profile", "offline_access meant the refresh token");
         let rt = tokens["refresh_token"].as_str().expect("a refresh token");
 
         // Refresh: the issuer as aud, in an array, and client_id named too.
