@@ -86,7 +86,10 @@ impl Application {
                  turn it on in production."
             );
         }
-        let client_metadata = ClientMetadata::new(config.client_metadata_allow_insecure_loopback)?;
+        let client_metadata = ClientMetadata::new(
+            config.client_metadata_allow_insecure_loopback,
+            config.client_metadata_documents.clone(),
+        )?;
         let mailer = crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?;
         if mailer.is_logging() {
             tracing::warn!(

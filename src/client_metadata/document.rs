@@ -283,6 +283,69 @@ mod tests {
     }
 
     #[test]
+    fn the_strongest_auth_method_both_sides_support_is_chosen() {
+        let uris = json!(["https://app.example/cb"]);
+        let jwks = "https://app.example/oauth/jwks.json";
+        let chosen = |extra: Value| {
+            let mut doc = json!({ "client_id": ID, "redirect_uris": uris });
+            for (k, v) in extra.as_object().expect("object") {
+                doc[k] = v.clone();
+            }
+            check(doc).map(|d| d.jwks_uri.map(|u| u.to_string()))
+        };
+        // ChatGPT's: both listed, keys published: private_key_jwt.
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"], "jwks_uri": jwks })),
+            Ok(Some(jwks.to_string()))
+        );
+        // Listed only among the supported ones, with keys: still the stronger.
+        assert_eq!(
+            chosen(
+                json!({ "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"], "jwks_uri": jwks })
+            ),
+            Ok(Some(jwks.to_string()))
+        );
+        // No keys to verify with: none, which it also supports.
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"] })),
+            Ok(None)
+        );
+        // Claude's: none.
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_method": "none" })),
+            Ok(None)
+        );
+        assert_eq!(
+            chosen(
+                json!({ "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"] })
+            ),
+            Ok(None)
+        );
+        // Only methods we cannot do: named in the refusal.
+        let err = chosen(json!({ "token_endpoint_auth_methods_supported": ["tls_client_auth", "client_secret_post"] }))
+            .expect_err("unsupported only");
+        assert!(err.to_string().contains("\"tls_client_auth\""), "{err}");
+        // Keys elsewhere than the document's origin.
+        for other in [
+            "https://evil.example/jwks.json",
+            "https://app.example:8443/jwks.json",
+            "http://app.example/jwks.json",
+            "https://user@app.example/jwks.json",
+        ] {
+            let err = chosen(
+                json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": other }),
+            )
+            .expect_err(other);
+            assert!(matches!(err, DocumentError::JwksUri(_)), "{other}: {err}");
+        }
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_method": "private_key_jwt" })),
+            Err(DocumentError::MissingJwksUri)
+        );
+    }
+
+    #[test]
     fn each_broken_rule_is_named() {
         let uris = json!(["https://app.example/cb"]);
         for (doc, needle) in [

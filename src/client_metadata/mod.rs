@@ -15,12 +15,17 @@ pub use document::DocumentError;
 pub use fetch::FetchError;
 pub use jwks::{JwksError, REFETCH_INTERVAL, parse_set};
 
+use crate::config::MetadataDocumentPolicy;
 use crate::domain::{ClientMetadataUrl, Scope};
 use crate::store::{ClientRecord, Db, MetadataClient, StoreError};
 
 /// Why a metadata-document client cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
+    #[error(
+        "this server does not accept clients identified by a metadata document from {0} (its operator allows: {1})"
+    )]
+    NotAllowed(String, String),
     #[error("its metadata document could not be fetched: {0}")]
     Fetch(#[from] FetchError),
     #[error("its metadata document is invalid: {0}")]
@@ -34,14 +39,20 @@ pub enum ResolveError {
 pub struct ClientMetadata {
     fetcher: fetch::Fetcher,
     jwks: jwks::JwksCache,
+    policy: MetadataDocumentPolicy,
 }
 
 impl ClientMetadata {
-    /// `allow_insecure_loopback` is `GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK` (tests only).
-    pub fn new(allow_insecure_loopback: bool) -> Result<Self, reqwest::Error> {
+    /// `allow_insecure_loopback` is `GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK` (tests only);
+    /// `policy` says which hosts' documents are accepted.
+    pub fn new(
+        allow_insecure_loopback: bool,
+        policy: MetadataDocumentPolicy,
+    ) -> Result<Self, reqwest::Error> {
         Ok(ClientMetadata {
             fetcher: fetch::Fetcher::new(allow_insecure_loopback)?,
             jwks: jwks::JwksCache::default(),
+            policy,
         })
     }
 
@@ -67,6 +78,13 @@ impl ClientMetadata {
         db: &Db,
         id: &ClientMetadataUrl,
     ) -> Result<ClientRecord, ResolveError> {
+        if !self.policy.allows(id.host()) {
+            let allowed = match &self.policy {
+                MetadataDocumentPolicy::Hosts(hosts) => hosts.join(", "),
+                _ => "no host".into(),
+            };
+            return Err(ResolveError::NotAllowed(id.host().to_string(), allowed));
+        }
         let now = crate::store::now();
         if let Some(client) = db.client(id.as_ref()).await?
             && client.metadata_expires_at.is_some_and(|until| until > now)

@@ -75,7 +75,7 @@ fn document(state: &AppState) -> serde_json::Value {
             "request_uri_parameter_supported": false,
             "subject_types_supported": ["public"],
             "authorization_response_iss_parameter_supported": true,
-            "client_id_metadata_document_supported": true,
+            "client_id_metadata_document_supported": state.config.client_metadata_documents.is_on(),
     })
 }
 

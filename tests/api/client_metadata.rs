@@ -547,3 +547,114 @@ crate::both_backends! {
         assert!(meta["token_endpoint_auth_methods_supported"].as_array().expect("array").contains(&json!("none")));
     }
 }
+
+/// Signs ada in through the popup for the client `id` and returns the consent page.
+async fn consent_page(app: &TestApp, id: &str, redirect_uri: &str) -> String {
+    let browser = browser();
+    let (_, location, body) = app
+        .get(&browser, &authorize_url(app, id, redirect_uri))
+        .await;
+    let location = location.unwrap_or_else(|| panic!("to login: {body}"));
+    let (_, _, login) = app.get(&browser, &app.absolute(&location)).await;
+    let (status, location, _) = app
+        .post_form(
+            &browser,
+            &app.url("/login"),
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf_token", &form_value(&login, "csrf_token")),
+                ("next", &form_value(&login, "next")),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, location, _) = app
+        .get(
+            &browser,
+            &app.absolute(&location.expect("back to authorize")),
+        )
+        .await;
+    let (status, _, consent) = app
+        .get(&browser, &app.absolute(&location.expect("to consent")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{consent}");
+    consent
+}
+
+async fn advertised(app: &TestApp) -> Value {
+    let meta: Value = reqwest::get(app.url("/.well-known/oauth-authorization-server"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    meta["client_id_metadata_document_supported"].clone()
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK", "true"), ("GPTAUTH_CLIENT_METADATA_DOCUMENTS", "off")];
+
+    async fn with_documents_off_a_url_client_id_is_refused_unfetched_and_not_advertised(app: TestApp) {
+        let publisher = Publisher::start().await;
+        let id = publisher.url(DOC_PATH);
+        publisher.document(DOC_PATH, &document(&id, "App"), None);
+        refused(&app, &id, "does not accept clients identified by a metadata document").await;
+        let (status, body) = app.token_raw(None, &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", &id)]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{body}");
+        assert_eq!(publisher.hits(DOC_PATH), 0, "nothing fetched");
+        assert_eq!(advertised(&app).await, false);
+    }
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK", "true"), ("GPTAUTH_CLIENT_METADATA_DOCUMENTS", "chatgpt.com claude.ai")];
+
+    async fn an_allowlist_of_hosts_admits_only_those_hosts(app: TestApp) {
+        let publisher = Publisher::start().await;
+        let id = publisher.url(DOC_PATH);
+        publisher.document(DOC_PATH, &document(&id, "App"), None);
+        refused(&app, &id, "from 127.0.0.1").await;
+        assert_eq!(publisher.hits(DOC_PATH), 0, "nothing fetched");
+        assert_eq!(advertised(&app).await, true);
+    }
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK", "true"), ("GPTAUTH_CLIENT_METADATA_DOCUMENTS", "chatgpt.com 127.0.0.1")];
+
+    async fn an_allowlisted_host_is_accepted_and_a_localhost_only_document_is_warned_about(app: TestApp) {
+        app.user("ada@example.com").await;
+        let publisher = Publisher::start().await;
+        let id = publisher.url(DOC_PATH);
+        publisher.document(DOC_PATH, &document(&id, "Remote App"), None);
+        let consent = consent_page(&app, &id, CALLBACK).await;
+        assert!(consent.contains("<strong>127.0.0.1</strong>"), "the publishing host is shown: {consent}");
+        assert!(!consent.contains("localhost-warning"), "{consent}");
+
+        let local_path = "/local/client.json";
+        let local_id = publisher.url(local_path);
+        let local_callback = "http://localhost:33418/callback";
+        let mut doc = document(&local_id, "Local App");
+        doc["redirect_uris"] = json!([local_callback, "http://127.0.0.1:33418/callback"]);
+        publisher.document(local_path, &doc, None);
+        let consent = consent_page(&app, &local_id, local_callback).await;
+        assert!(consent.contains("id=\"localhost-warning\""), "{consent}");
+    }
+}
+
+#[tokio::test]
+async fn documents_are_off_by_default_when_registration_is_not_open() {
+    for registration in ["closed", "token"] {
+        let app = spawn_app(Backend::Sqlite, &[("GPTAUTH_REGISTRATION", registration)])
+            .await
+            .expect("app");
+        assert_eq!(advertised(&app).await, false, "{registration}");
+        refused(
+            &app,
+            "https://app.example/oauth/client.json",
+            "does not accept",
+        )
+        .await;
+    }
+}
