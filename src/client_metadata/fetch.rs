@@ -26,7 +26,7 @@ pub struct Fetched {
 }
 
 /// Why a document could not be fetched; each message says what to change.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("plain http is refused; serve the document over https")]
     PlainHttp,
@@ -46,6 +46,20 @@ pub enum FetchError {
     TooLarge,
     #[error("the request failed: {0}")]
     Request(String),
+}
+
+impl FetchError {
+    /// Failures that cost us time or a connection, as opposed to a quick answer: worth
+    /// remembering briefly rather than trying again at once.
+    pub fn is_costly(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Timeout
+                | FetchError::Request(_)
+                | FetchError::NonPublicHost(_)
+                | FetchError::TooLarge
+        )
+    }
 }
 
 /// One HTTP client for all fetches, locked down once.

@@ -250,8 +250,11 @@ async fn authenticate_inner(
     };
     let client = match ClientRef::parse(&credentials.client_id) {
         Ok(ClientRef::MetadataDocument(url)) => {
-            match state.client_metadata.resolve(&state.db, &url).await {
-                Ok(c) => c,
+            // A document client nobody signed in with has nothing to redeem here: refused
+            // without fetching anything.
+            match state.client_metadata.resolve_stored(&state.db, &url).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Err(failed("unknown client")),
                 Err(ResolveError::Store(e)) => {
                     tracing::error!(error = %e, "client lookup failed");
                     return Err(unavailable());

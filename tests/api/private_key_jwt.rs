@@ -312,9 +312,9 @@ crate::both_backends_with! {
             ("a wrong iss", with("iss", json!("https://evil.example/client.json")), "iss and sub"),
             ("a wrong sub", with("sub", json!("https://evil.example/client.json")), "iss and sub"),
             ("no jti", without("jti"), "jti"),
-            // Taken for that client's (there is no client_id to hold it to), whose document
-            // cannot be had.
-            ("another client's claims", chatgpt.key.sign(&other_client), "cannot be used"),
+            // Taken for that client's (there is no client_id to hold it to): nobody signed in
+            // with it, so it is refused without fetching anything.
+            ("another client's claims", chatgpt.key.sign(&other_client), "unknown client"),
         ];
         for (case, assertion, needle) in &cases {
             let (status, body) = exchange(&app, &chatgpt, &code, &verifier, Some(assertion)).await;
