@@ -131,6 +131,70 @@ fn describe(e: &FetchError) -> String {
     e.to_string()
 }
 
+/// Largest JWK Set held in the database for a client.
+const MAX_INLINE_SET: usize = 16 * 1024;
+
+/// Why a client's keys, as registered by an operator or a registration, were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeysError {
+    #[error("give either a jwks_uri or a jwks, not both")]
+    Both,
+    #[error("jwks_uri must be an https URL (plain http only to 127.0.0.1, for tests)")]
+    JwksUri,
+    #[error(
+        "jwks must be a JWK Set ({{\"keys\": [...]}}) of at most 16 KiB with at least one public RS256, PS256, ES256 or EdDSA key, and no private key material"
+    )]
+    Jwks,
+}
+
+/// Checks the keys a private_key_jwt client registers: a `jwks_uri` (fetched later, through the
+/// guarded fetcher) or a JWK Set to keep.
+pub fn check_keys(
+    jwks_uri: Option<&str>,
+    jwks: Option<&Value>,
+) -> Result<Option<crate::store::ClientKeys>, KeysError> {
+    use crate::store::ClientKeys;
+    match (jwks_uri, jwks) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(KeysError::Both),
+        (Some(raw), None) => {
+            let url = url::Url::parse(raw).map_err(|_| KeysError::JwksUri)?;
+            let loopback_test = url.scheme() == "http"
+                && url.host() == Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST));
+            if raw.len() > 2000
+                || !(url.scheme() == "https" || loopback_test)
+                || !url.username().is_empty()
+                || url.password().is_some()
+                || url.fragment().is_some()
+            {
+                return Err(KeysError::JwksUri);
+            }
+            Ok(Some(ClientKeys::JwksUri(url.to_string())))
+        }
+        (None, Some(set)) => {
+            let text = set.to_string();
+            let private = set
+                .get("keys")
+                .and_then(Value::as_array)
+                .is_some_and(|keys| {
+                    keys.iter().any(|k| {
+                        ["d", "p", "q", "dp", "dq", "qi", "k"]
+                            .iter()
+                            .any(|f| k.get(f).is_some())
+                    })
+                });
+            if text.len() > MAX_INLINE_SET || private {
+                return Err(KeysError::Jwks);
+            }
+            let usable = parse_set(text.as_bytes()).map_err(|_| KeysError::Jwks)?;
+            if usable.is_empty() {
+                return Err(KeysError::Jwks);
+            }
+            Ok(Some(ClientKeys::Jwks(text)))
+        }
+    }
+}
+
 /// A JWK Set (RFC 7517 §5). Keys of a type we cannot read are skipped rather than spoiling the
 /// set (§5: "implementations SHOULD ignore JWKs ... they do not understand").
 pub fn parse_set(body: &[u8]) -> Result<Vec<Jwk>, JwksError> {
@@ -149,6 +213,51 @@ pub fn parse_set(body: &[u8]) -> Result<Vec<Jwk>, JwksError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registered_keys_are_checked() {
+        use serde_json::json;
+        let key = json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        assert!(matches!(
+            check_keys(None, Some(&json!({ "keys": [key] }))),
+            Ok(Some(crate::store::ClientKeys::Jwks(_)))
+        ));
+        let mut private = key.clone();
+        private["d"] = json!("secret");
+        assert_eq!(
+            check_keys(None, Some(&json!({ "keys": [private] }))),
+            Err(KeysError::Jwks)
+        );
+        assert_eq!(
+            check_keys(None, Some(&json!({ "keys": [] }))),
+            Err(KeysError::Jwks)
+        );
+        assert_eq!(
+            check_keys(
+                None,
+                Some(&json!({ "keys": [{"kty": "oct", "k": "c2VjcmV0"}] }))
+            ),
+            Err(KeysError::Jwks)
+        );
+        assert_eq!(
+            check_keys(Some("https://a.example/jwks"), Some(&json!({}))),
+            Err(KeysError::Both)
+        );
+        assert!(check_keys(Some("https://a.example/jwks.json"), None).is_ok());
+        for bad in [
+            "http://a.example/jwks",
+            "https://u:p@a.example/j",
+            "not a url",
+            "https://a.example/j#x",
+        ] {
+            assert_eq!(
+                check_keys(Some(bad), None),
+                Err(KeysError::JwksUri),
+                "{bad}"
+            );
+        }
+        assert_eq!(check_keys(None, None), Ok(None));
+    }
 
     #[test]
     fn unreadable_keys_are_skipped_and_a_set_needs_keys() {

@@ -13,7 +13,7 @@ mod ssrf;
 pub use cache::{MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS};
 pub use document::DocumentError;
 pub use fetch::FetchError;
-pub use jwks::{JwksError, REFETCH_INTERVAL, parse_set};
+pub use jwks::{JwksError, KeysError, REFETCH_INTERVAL, check_keys, parse_set};
 
 use std::collections::HashMap;
 use std::sync::Mutex;

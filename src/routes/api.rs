@@ -143,6 +143,12 @@ pub struct ClientMetadataRequest {
     pub id_token_signed_response_alg: Option<IdTokenAlg>,
     #[schema(required = false, nullable = false)]
     pub client_id: Option<String>,
+    /// `private_key_jwt`: where the client publishes its public keys (https).
+    #[schema(required = false, nullable = false)]
+    pub jwks_uri: Option<String>,
+    /// `private_key_jwt`: the client's public keys, as a JWK Set (instead of `jwks_uri`).
+    #[schema(required = false, nullable = false)]
+    pub jwks: Option<Jwks>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -151,6 +157,8 @@ pub enum AuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with one of the client's keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -173,6 +181,11 @@ pub struct ClientInformation {
     pub scope: String,
     pub id_token_signed_response_alg: IdTokenAlg,
     pub registration_client_uri: String,
+    /// A `private_key_jwt` client's, as registered.
+    #[schema(required = false, nullable = false)]
+    pub jwks_uri: Option<String>,
+    #[schema(required = false, nullable = false)]
+    pub jwks: Option<Jwks>,
     /// At registration only.
     #[schema(required = false, nullable = false)]
     pub registration_access_token: Option<String>,

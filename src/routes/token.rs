@@ -17,7 +17,7 @@ use super::client_auth::{
 use crate::domain::{ClientRef, ResourceIndicator, Scope};
 use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse};
 use crate::startup::AppState;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, AuthMethod};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Grant {
@@ -102,21 +102,23 @@ pub async fn post(
             Err(e) => Err(e),
         },
     };
+    let client_refused =
+        matches!(&result, Ok(resp) if resp.status == 401) && !ctx.lock().grant_rejected;
+    if client_refused {
+        // The usual cause: a wrong secret pasted into the GPT editor; the portal shows it.
+        state.audit.record(AuditEvent {
+            kind: "client_auth_failed",
+            client_id: Some(credentials.client_id.clone()),
+            detail: Some("token endpoint".into()),
+            ..Default::default()
+        });
+        return TokenError::InvalidClient.respond(auth_failure(&state, &credentials).await);
+    }
     let mut state_of_flow = ctx.lock();
     match result {
         // The registrar refused a refresh of another client's grant (oxide-auth answers 401).
         Ok(_) if state_of_flow.grant_rejected => {
             TokenError::InvalidGrant.respond(grant_problem(grant))
-        }
-        Ok(resp) if resp.status == 401 => {
-            // The usual cause: a wrong secret pasted into the GPT editor; the portal shows it.
-            state.audit.record(AuditEvent {
-                kind: "client_auth_failed",
-                client_id: Some(credentials.client_id.clone()),
-                detail: Some("token endpoint".into()),
-                ..Default::default()
-            });
-            TokenError::InvalidClient.respond("client authentication failed")
         }
         Ok(resp) => shape(
             resp,
@@ -139,6 +141,18 @@ pub async fn post(
             TokenError::ServerError.respond("the server could not issue a token")
         }
     }
+}
+
+/// What to tell a client whose credentials oxide-auth refused: a private_key_jwt client that
+/// sent none learns which method it must use (that is no secret: it is in its registration).
+async fn auth_failure(state: &AppState, credentials: &Credentials) -> &'static str {
+    if credentials.secret.as_deref().is_none_or(str::is_empty)
+        && let Ok(Some(client)) = state.db.client_credentials(&credentials.client_id).await
+        && client.auth_method() == AuthMethod::PrivateKeyJwt
+    {
+        return "this client authenticates with private_key_jwt: send client_assertion_type and a signed client_assertion";
+    }
+    "client authentication failed"
 }
 
 /// OAuth 2.1 drops `redirect_uri` from the token request, PKCE binding the code instead; RFC

@@ -208,6 +208,25 @@ pub struct NewClient<'a> {
     pub redirect_uris: &'a [String],
 }
 
+/// The public keys of a private_key_jwt client (RFC 7523 §2.2): where it publishes them, or
+/// a JWK Set (JSON text) held here. One of the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    JwksUri(String),
+    Jwks(String),
+}
+
+impl ClientKeys {
+    /// The `jwks_uri` and `jwks` columns.
+    pub(super) fn columns(keys: Option<&ClientKeys>) -> (Option<&str>, Option<&str>) {
+        match keys {
+            None => (None, None),
+            Some(ClientKeys::JwksUri(uri)) => (Some(uri), None),
+            Some(ClientKeys::Jwks(set)) => (None, Some(set)),
+        }
+    }
+}
+
 /// A client as its client ID metadata document describes it: public, PKCE required.
 pub struct MetadataClient<'a> {
     /// The document's URL.
@@ -224,6 +243,17 @@ pub struct MetadataClient<'a> {
 impl Db {
     /// Inserts the client and its redirect URIs in one transaction.
     pub async fn insert_client(&self, client: &NewClient<'_>) -> Result<()> {
+        self.insert_client_with_keys(client, None).await
+    }
+
+    /// Inserts the client, with the keys of a private_key_jwt client, and its redirect URIs in
+    /// one transaction (so it never exists, even briefly, as a keyless public client).
+    pub async fn insert_client_with_keys(
+        &self,
+        client: &NewClient<'_>,
+        keys: Option<&ClientKeys>,
+    ) -> Result<()> {
+        let (jwks_uri, jwks) = ClientKeys::columns(keys);
         let now = super::now();
         on_db!(self, |p| {
             let mut tx = p.begin().await?;
@@ -253,6 +283,14 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_insert)?;
+            if keys.is_some() {
+                sqlx::query("UPDATE clients SET jwks_uri = $2, jwks = $3 WHERE client_id = $1")
+                    .bind(client.client_id)
+                    .bind(jwks_uri)
+                    .bind(jwks)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for uri in client.redirect_uris {
                 sqlx::query(
                     "INSERT INTO client_redirect_uris (client_id, uri, created_at) VALUES ($1, $2, $3)",

@@ -27,7 +27,7 @@ mod users;
 
 pub use audit::{AuditEvent, AuditRecord};
 pub use client_assertions::JtiOutcome;
-pub use clients::{AuthMethod, ClientRecord, MetadataClient, NewClient};
+pub use clients::{AuthMethod, ClientKeys, ClientRecord, MetadataClient, NewClient};
 pub use codes::CodeRecord;
 pub use connections::Connection;
 pub use email_tokens::{EmailChange, EmailPurpose, SpentEmailToken};

@@ -109,32 +109,103 @@ impl ChatGpt {
 
     /// Signs in as ada through the popup, with PKCE and a resource; the code and its verifier.
     async fn code(&self, app: &TestApp) -> (String, String) {
-        let (verifier, challenge) = pkce_pair();
-        let client = TestClient {
-            id: self.id.clone(),
-            secret: String::new(),
-        };
-        let url = app.authorize_url_with(
-            &client,
-            CALLBACK,
-            &[
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("resource", RESOURCE),
-                // MCP clients ask for offline_access when it is listed.
-                ("scope", "openid profile offline_access"),
-            ],
-        );
-        let callback = app
-            .sign_in(&browser(), &url, "ada@example.com", PASSWORD)
-            .await;
-        assert!(
-            callback.url.as_str().starts_with(CALLBACK),
-            "{}",
-            callback.url
-        );
-        (callback.code(), verifier)
+        code_for(app, &self.id, CALLBACK).await
     }
+}
+
+/// Signs in as ada through the popup for `client_id`, with PKCE, a resource and
+/// offline_access; the code and its verifier.
+async fn code_for(app: &TestApp, client_id: &str, redirect_uri: &str) -> (String, String) {
+    let (verifier, challenge) = pkce_pair();
+    let client = TestClient {
+        id: client_id.to_string(),
+        secret: String::new(),
+    };
+    let url = app.authorize_url_with(
+        &client,
+        redirect_uri,
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", RESOURCE),
+            // MCP clients ask for offline_access when it is listed.
+            ("scope", "openid profile offline_access"),
+        ],
+    );
+    let callback = app
+        .sign_in(&browser(), &url, "ada@example.com", PASSWORD)
+        .await;
+    assert!(
+        callback.url.as_str().starts_with(redirect_uri),
+        "{}",
+        callback.url
+    );
+    (callback.code(), verifier)
+}
+
+/// An assertion for `client_id` at `app`'s token endpoint, signed with `key`.
+fn assertion_for(app: &TestApp, client_id: &str, key: &Key) -> String {
+    let now = gptauth::store::now();
+    key.sign(&json!({
+        "iss": client_id, "sub": client_id, "aud": app.url("/oauth/token"),
+        "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
+    }))
+}
+
+/// Code exchange then refresh for an issued `client_id` that signs with `key`; also checks
+/// that its bare client_id is refused.
+async fn code_and_refresh_with_assertions(app: &TestApp, client_id: &str, key: &Key) {
+    let (code, verifier) = code_for(app, client_id, CALLBACK).await;
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let mut bare = base.to_vec();
+    bare.push(("client_id", client_id));
+    let (status, body) = app.token_raw(None, &bare).await;
+    assert_invalid_client(status, &body, "private_key_jwt", "a bare client_id");
+    let assertion = assertion_for(app, client_id, key);
+    let mut signed = base.to_vec();
+    signed.extend([
+        ("client_id", client_id),
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", assertion.as_str()),
+    ]);
+    let (status, tokens) = app.token_raw(None, &signed).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(
+        app.verify_jwt_for(tokens["access_token"].as_str().expect("at"), RESOURCE)
+            .await["client_id"],
+        client_id
+    );
+    let (status, refreshed) = refresh(
+        app,
+        tokens["refresh_token"].as_str().expect("rt"),
+        &assertion_for(app, client_id, key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+}
+
+fn gptauth(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gptauth"))
+        .args(args)
+        .env("DATABASE_URL", &app.database_url)
+        .env("GPTAUTH_ISSUER", &app.address)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run gptauth")
+}
+
+fn json_out(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
 }
 
 /// The code grant with `assertion` (or none) as the client authentication.
@@ -372,6 +443,72 @@ crate::both_backends_with! {
         // The removed key no longer authenticates.
         let (status, body) = refresh(&app, refreshed["refresh_token"].as_str().expect("rt"), &chatgpt.assertion(&app)).await;
         assert_invalid_client(status, &body, "no key", "a key removed from the set");
+    }
+
+    async fn a_dynamically_registered_private_key_jwt_client_signs_its_token_requests(app: TestApp) {
+        app.user("ada@example.com").await;
+        let key = Key::new("mcp-1", Algorithm::ES256);
+        let url = app.url("/oauth/register");
+        let register = |body: Value| {
+            let url = url.clone();
+            async move {
+                let resp = reqwest::Client::new().post(url).json(&body).send().await.expect("register");
+                let status = resp.status();
+                (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (status, client) = register(json!({
+            "client_name": "MCP host", "redirect_uris": [CALLBACK],
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [key.public] },
+        })).await;
+        assert_eq!(status, StatusCode::CREATED, "{client}");
+        assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+        assert!(client.get("client_secret").is_none(), "it signs instead: {client}");
+        assert_eq!(client["jwks"]["keys"][0]["kid"], "mcp-1");
+        let id = client["client_id"].as_str().expect("client_id").to_string();
+        code_and_refresh_with_assertions(&app, &id, &key).await;
+
+        // Keys are required, public only, and a jwks_uri must be https.
+        let mut private = key.public.clone();
+        private["d"] = json!("c2VjcmV0");
+        for (body, needle) in [
+            (json!({ "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [private] } }), "private key"),
+            (json!({ "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json" }), "https"),
+            (json!({ "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt" }), "jwks_uri or a jwks"),
+        ] {
+            let (status, answer) = register(body.clone()).await;
+            assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{body}");
+            assert!(answer["error_description"].as_str().unwrap_or_default().contains(needle), "{needle}: {answer}");
+        }
+    }
+
+    async fn an_operator_client_created_with_jwks_file_or_jwks_uri_signs_its_token_requests(app: TestApp) {
+        app.user("ada@example.com").await;
+        let key = Key::new("operator-1", Algorithm::RS256);
+        let dir = std::env::temp_dir().join(format!("gptauth-jwks-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("jwks.json");
+        std::fs::write(&file, json!({ "keys": [key.public] }).to_string()).expect("write jwks");
+        let client = json_out(&gptauth(&app, &["client", "create", "--name", "Signed", "--redirect-uri", CALLBACK, "--jwks-file", file.to_str().expect("path"), "--json"]));
+        assert!(client.get("client_secret").is_none(), "{client}");
+        assert_eq!(client["token_endpoint_auth_methods"], json!(["private_key_jwt"]));
+        code_and_refresh_with_assertions(&app, client["client_id"].as_str().expect("id"), &key).await;
+
+        let publisher = Publisher::start().await;
+        let other = Key::new("operator-2", Algorithm::ES256);
+        publisher.document("/keys.json", &json!({ "keys": [other.public] }), None);
+        let client = json_out(&gptauth(&app, &["client", "create", "--name", "Published keys", "--redirect-uri", CALLBACK, "--jwks-uri", &publisher.url("/keys.json"), "--json"]));
+        assert_eq!(client["jwks_uri"], publisher.url("/keys.json"));
+        code_and_refresh_with_assertions(&app, client["client_id"].as_str().expect("id"), &other).await;
+        assert_eq!(publisher.hits("/keys.json"), 1);
+
+        // What cannot work is refused before anything is stored.
+        std::fs::write(&file, "{\"keys\": []}").expect("write");
+        let out = gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CALLBACK, "--jwks-file", file.to_str().expect("path")]);
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--jwks-file"), "{out:?}");
+        let out = gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CALLBACK, "--jwks-uri", "https://k.example/j", "--public"]);
+        assert!(!out.status.success(), "{out:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     async fn a_document_naming_keys_on_another_host_or_only_unsupported_methods_is_refused(app: TestApp) {
