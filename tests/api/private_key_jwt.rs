@@ -480,6 +480,20 @@ crate::both_backends_with! {
             assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{body}");
             assert!(answer["error_description"].as_str().unwrap_or_default().contains(needle), "{needle}: {answer}");
         }
+
+        // Keys on a private address are never fetched (the test flag permits plain http on
+        // 127.0.0.1 only): such a client cannot authenticate.
+        for private in ["https://10.1.2.3/jwks.json", "https://127.0.0.1/jwks.json", "https://169.254.169.254/jwks.json"] {
+            let (status, client) = register(json!({
+                "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": private,
+            })).await;
+            assert_eq!(status, StatusCode::CREATED, "{client}");
+            let id = client["client_id"].as_str().expect("client_id");
+            let (status, body) = app.post_as("/oauth/revoke", None, &[
+                ("token", "x"), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &assertion_for(&app, id, &key)),
+            ]).await;
+            assert_invalid_client(status, &body, "not a public address", private);
+        }
     }
 
     async fn an_operator_client_created_with_jwks_file_or_jwks_uri_signs_its_token_requests(app: TestApp) {
