@@ -116,6 +116,17 @@ impl ChatGpt {
 /// Signs in as ada through the popup for `client_id`, with PKCE, a resource and
 /// offline_access; the code and its verifier.
 async fn code_for(app: &TestApp, client_id: &str, redirect_uri: &str) -> (String, String) {
+    code_as(app, &browser(), "ada@example.com", client_id, redirect_uri).await
+}
+
+/// `code_for`, as `email` in `browser`.
+async fn code_as(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    email: &str,
+    client_id: &str,
+    redirect_uri: &str,
+) -> (String, String) {
     let (verifier, challenge) = pkce_pair();
     let client = TestClient {
         id: client_id.to_string(),
@@ -132,9 +143,7 @@ async fn code_for(app: &TestApp, client_id: &str, redirect_uri: &str) -> (String
             ("scope", "openid profile offline_access"),
         ],
     );
-    let callback = app
-        .sign_in(&browser(), &url, "ada@example.com", PASSWORD)
-        .await;
+    let callback = app.sign_in(browser, &url, email, PASSWORD).await;
     assert!(
         callback.url.as_str().starts_with(redirect_uri),
         "{}",
@@ -338,6 +347,43 @@ crate::both_backends_with! {
         // One fetch of each for all of the above.
         assert_eq!(chatgpt.publisher.hits(DOC_PATH), 1);
         assert_eq!(chatgpt.publisher.hits(JWKS_PATH), 1);
+    }
+
+    async fn one_chatgpt_client_id_serves_many_people_and_each_disconnects_only_themselves(app: TestApp) {
+        app.user("ada@example.com").await;
+        app.user("bob@example.com").await;
+        let chatgpt = ChatGpt::start().await;
+        let (ada_browser, bob_browser) = (browser(), browser());
+        let mut tokens = Vec::new();
+        for (who, b) in [("ada@example.com", &ada_browser), ("bob@example.com", &bob_browser)] {
+            let (code, verifier) = code_as(&app, b, who, &chatgpt.id, CALLBACK).await;
+            let (status, t) = exchange(&app, &chatgpt, &code, &verifier, Some(&chatgpt.assertion(&app))).await;
+            assert_eq!(status, StatusCode::OK, "{who}: {t}");
+            tokens.push(t["refresh_token"].as_str().expect("rt").to_string());
+        }
+        // ChatGPT revokes ada's refresh token: bob's still works.
+        let (status, body) = app.post_as("/oauth/revoke", None, &[
+            ("token", &tokens[0]), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &chatgpt.assertion(&app)),
+        ]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, _) = refresh(&app, &tokens[0], &chatgpt.assertion(&app)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "ada's grant is gone");
+        let (status, refreshed) = refresh(&app, &tokens[1], &chatgpt.assertion(&app)).await;
+        assert_eq!(status, StatusCode::OK, "bob's is not: {refreshed}");
+
+        // Bob disconnects ChatGPT on /account: his grant ends; ada's new one does not.
+        let (code, verifier) = code_as(&app, &ada_browser, "ada@example.com", &chatgpt.id, CALLBACK).await;
+        let (status, ada) = exchange(&app, &chatgpt, &code, &verifier, Some(&chatgpt.assertion(&app))).await;
+        assert_eq!(status, StatusCode::OK, "{ada}");
+        let (_, _, page) = app.get(&bob_browser, &app.url("/account")).await;
+        let (status, _, _) = app.post_form(&bob_browser, &app.url("/account/disconnect"), &[
+            ("csrf_token", &form_value(&page, "csrf_token")), ("client_id", &chatgpt.id),
+        ]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (status, _) = refresh(&app, refreshed["refresh_token"].as_str().expect("rt"), &chatgpt.assertion(&app)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "bob's grant is gone");
+        let (status, body) = refresh(&app, ada["refresh_token"].as_str().expect("rt"), &chatgpt.assertion(&app)).await;
+        assert_eq!(status, StatusCode::OK, "ada's is not: {body}");
     }
 
     async fn forged_expired_misaddressed_and_replayed_assertions_are_refused(app: TestApp) {
