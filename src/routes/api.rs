@@ -17,7 +17,8 @@ pub struct OAuthError {
 
 /// `POST /oauth/token` (RFC 6749 §4.1.3, §6; RFC 7636; RFC 8707). The client authenticates
 /// with HTTP Basic (`client_secret_basic`), with `client_id` and `client_secret` here
-/// (`client_secret_post`), or, when public, with `client_id` alone. Parameters in the URL are
+/// (`client_secret_post`), with `client_assertion_type` and `client_assertion`
+/// (`private_key_jwt`), or, when public, with `client_id` alone. Parameters in the URL are
 /// refused; each parameter at most once except `resource`.
 #[derive(Serialize, ToSchema)]
 pub struct TokenRequest {
@@ -44,6 +45,14 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     #[schema(nullable = false)]
     pub client_secret: Option<String>,
+    /// `private_key_jwt` (RFC 7523 §2.2):
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    #[schema(nullable = false)]
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt`: a JWT signed with the client's key (`iss` = `sub` = client ID, `aud`
+    /// the issuer or this endpoint, `exp` within five minutes, a single-use `jti`).
+    #[schema(nullable = false)]
+    pub client_assertion: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -83,6 +92,11 @@ pub struct TokenQuery {
     pub client_id: Option<String>,
     #[schema(nullable = false)]
     pub client_secret: Option<String>,
+    /// `private_key_jwt`, as at the token endpoint.
+    #[schema(nullable = false)]
+    pub client_assertion_type: Option<String>,
+    #[schema(nullable = false)]
+    pub client_assertion: Option<String>,
 }
 
 /// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else.
