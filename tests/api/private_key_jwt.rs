@@ -653,3 +653,43 @@ async fn a_jti_used_at_one_instance_is_refused_at_another() {
         "a fresh assertion works at the twin: {body}"
     );
 }
+
+/// Without the test flag, a key set on 127.0.0.1 is never fetched, even though the client's
+/// assertion is otherwise perfect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_test_flag_a_loopback_jwks_uri_is_never_fetched() {
+    let app = spawn_app(Backend::Sqlite, &[]).await.expect("app");
+    let publisher = Publisher::start().await;
+    let key = Key::new("k", Algorithm::ES256);
+    publisher.document(JWKS_PATH, &json!({ "keys": [key.public] }), None);
+    let resp = reqwest::Client::new()
+        .post(app.url("/oauth/register"))
+        .json(&json!({
+            "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": publisher.url(JWKS_PATH),
+        }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let client: Value = resp.json().await.expect("json");
+    let id = client["client_id"].as_str().expect("client_id");
+    let (status, body) = app
+        .post_as(
+            "/oauth/revoke",
+            None,
+            &[
+                ("token", "x"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &assertion_for(&app, id, &key)),
+            ],
+        )
+        .await;
+    assert_invalid_client(
+        status,
+        &body,
+        "plain http is refused",
+        "loopback keys without the flag",
+    );
+    assert_eq!(publisher.hits(JWKS_PATH), 0, "never fetched");
+}
