@@ -12,7 +12,7 @@ use jsonwebtoken::jwk::Jwk;
 use serde_json::Value;
 
 use super::cache;
-use super::fetch::{FetchError, Fetcher};
+use super::fetch::Fetcher;
 
 /// An unknown `kid` fetches the set again at most this often: anyone can send assertions with
 /// made-up key IDs, and each must not become a request to the client's host.
@@ -95,7 +95,7 @@ impl JwksCache {
             },
             Err(e) => {
                 tracing::warn!(jwks_uri = %uri, error = %e, "client JWK Set fetch failed");
-                failure(JwksError::Fetch(describe(&e)), now)
+                failure(JwksError::Fetch(e.to_string()), now)
             }
         };
         let mut entries = self.lock();
@@ -125,10 +125,6 @@ fn failure(error: JwksError, now: Instant) -> (Entry, Result<Arc<Vec<Jwk>>, Jwks
         },
         Err(error),
     )
-}
-
-fn describe(e: &FetchError) -> String {
-    e.to_string()
 }
 
 /// Largest JWK Set held in the database for a client.
