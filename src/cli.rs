@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::crypto;
 use crate::domain::{ClientId, Email, Password, RedirectUri, ResourceIndicator, Scope};
 use crate::startup::Application;
-use crate::store::{AuditEvent, ClientRecord, Db, NewClient, NewUser, StoreError};
+use crate::store::{AuditEvent, AuthMethod, ClientRecord, Db, NewClient, NewUser, StoreError};
 use crate::tokens;
 
 /// Scopes a new client gets when `--scope` is not given.
@@ -136,8 +136,15 @@ pub enum ClientCommand {
         #[arg(long = "resource")]
         resources: Vec<String>,
         /// A public client (no secret; PKCE).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["jwks_uri", "jwks_file"])]
         public: bool,
+        /// A private_key_jwt client (RFC 7523): no secret; it signs its token requests with a
+        /// key published at this https URL (a JWK Set).
+        #[arg(long, conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
+        /// A private_key_jwt client whose public keys (a JWK Set, JSON) are in this file.
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
         /// Demand PKCE (S256) although the client has a secret.
         #[arg(long)]
         require_pkce: bool,
@@ -399,8 +406,17 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "id_token_signed_response_alg": crate::tokens::alg_name(client.id_token_alg),
         "authorization_url": config.issuer.url("/oauth/authorize"),
         "token_url": config.issuer.url("/oauth/token"),
-        "token_exchange_method": if client.secret_hash.is_some() { "Default (POST request)" } else { "none (public client, PKCE)" },
-        "token_endpoint_auth_methods": if client.secret_hash.is_some() { json!(["client_secret_post", "client_secret_basic"]) } else { json!(["none"]) },
+        "token_exchange_method": match client.auth_method() {
+            AuthMethod::ClientSecret => "Default (POST request)",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt (signed client assertion)",
+            AuthMethod::None => "none (public client, PKCE)",
+        },
+        "token_endpoint_auth_methods": match client.auth_method() {
+            AuthMethod::ClientSecret => json!(["client_secret_post", "client_secret_basic"]),
+            AuthMethod::PrivateKeyJwt => json!(["private_key_jwt"]),
+            AuthMethod::None => json!(["none"]),
+        },
+        "jwks_uri": client.jwks_uri,
         "created_at": client.created_at,
         "metadata_document": client.metadata_expires_at.is_some(),
         "metadata_expires_at": client.metadata_expires_at,
@@ -420,6 +436,11 @@ fn print_client_human(client: &ClientRecord, secret: Option<&str>, config: &Conf
         Some(s) => println!("  Client Secret:          {s}   (shown once; store it now)"),
         None if client.secret_hash.is_some() => {
             println!("  Client Secret:          (hidden; rotate-secret makes a new one)")
+        }
+        None if client.auth_method() == AuthMethod::PrivateKeyJwt => {
+            println!(
+                "  Client Secret:          (none: it signs with its own keys, private_key_jwt)"
+            )
         }
         None => println!("  Client Secret:          (none: public client)"),
     }
@@ -462,6 +483,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             audience,
             resources,
             public,
+            jwks_uri,
+            jwks_file,
             require_pkce,
             require_verified_email,
             id_token_alg,
@@ -501,31 +524,56 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
                     anyhow::anyhow!("--audience: {aud:?} is not an absolute URL ({e})")
                 })?;
             }
+            let jwks = match &jwks_file {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        anyhow::anyhow!("--jwks-file: cannot read {}: {e}", path.display())
+                    })?;
+                    Some(serde_json::from_str::<Value>(&text).map_err(|e| {
+                        anyhow::anyhow!("--jwks-file: {} is not JSON: {e}", path.display())
+                    })?)
+                }
+            };
+            let keys = crate::client_metadata::check_keys(jwks_uri.as_deref(), jwks.as_ref())
+                .map_err(|e| {
+                    let flag = if jwks_uri.is_some() {
+                        "--jwks-uri"
+                    } else {
+                        "--jwks-file"
+                    };
+                    anyhow::anyhow!("{flag}: {e}")
+                })?;
             let client_id = ClientId::generate();
-            let secret = (!public).then(crypto::random_token);
+            // A client with keys signs instead of holding a secret.
+            let secret = (!public && keys.is_none()).then(crypto::random_token);
             let secret_hash = secret.as_deref().map(crypto::digest);
-            db.insert_client(&NewClient {
-                client_id: client_id.as_ref(),
-                name,
-                secret_hash: secret_hash.as_deref(),
-                scope: &scope.to_string(),
-                audience: audience.as_deref(),
-                require_pkce,
-                // A ChatGPT app's callback carries an id ChatGPT picks per connector.
-                chatgpt_callbacks: chatgpt_callbacks || connectors.iter().any(|c| c == "chatgpt"),
-                resources: &checked_resources,
-                id_token_alg: Some(if id_token_alg == "ES256" {
-                    jsonwebtoken::Algorithm::ES256
-                } else {
-                    jsonwebtoken::Algorithm::RS256
-                }),
-                registration_token_hash: None,
-                registered_auth_method: None,
-                owner_id: None,
-                logo_uri: None,
-                policy_uri: None,
-                redirect_uris: &uris,
-            })
+            db.insert_client_with_keys(
+                &NewClient {
+                    client_id: client_id.as_ref(),
+                    name,
+                    secret_hash: secret_hash.as_deref(),
+                    scope: &scope.to_string(),
+                    audience: audience.as_deref(),
+                    require_pkce,
+                    // A ChatGPT app's callback carries an id ChatGPT picks per connector.
+                    chatgpt_callbacks: chatgpt_callbacks
+                        || connectors.iter().any(|c| c == "chatgpt"),
+                    resources: &checked_resources,
+                    id_token_alg: Some(if id_token_alg == "ES256" {
+                        jsonwebtoken::Algorithm::ES256
+                    } else {
+                        jsonwebtoken::Algorithm::RS256
+                    }),
+                    registration_token_hash: None,
+                    registered_auth_method: None,
+                    owner_id: None,
+                    logo_uri: None,
+                    policy_uri: None,
+                    redirect_uris: &uris,
+                },
+                keys.as_ref(),
+            )
             .await?;
             if require_verified_email {
                 db.set_require_verified_email(client_id.as_ref(), true)

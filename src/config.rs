@@ -36,6 +36,9 @@ pub struct Config {
     /// (`GPTAUTH_CLIENT_METADATA_ALLOW_INSECURE_LOOPBACK`). Never in production: it lets any
     /// client ID make this server send requests to its own loopback interface.
     pub client_metadata_allow_insecure_loopback: bool,
+    /// Which clients may identify with a client ID metadata document
+    /// (`GPTAUTH_CLIENT_METADATA_DOCUMENTS`).
+    pub client_metadata_documents: MetadataDocumentPolicy,
     pub log_filter: String,
     /// `GPTAUTH_LOG_FORMAT=json`: structured logs, one JSON object per line.
     pub log_json: bool,
@@ -57,6 +60,69 @@ pub enum RegistrationPolicy {
     /// Registration needs an initial access token (`gptauth registration-token create`).
     Token,
     Closed,
+}
+
+/// Which hosts may publish client ID metadata documents that this server accepts (issue 15,
+/// finding 7: an open server lets anyone name a document URL and appear on the consent page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MetadataDocumentPolicy {
+    /// Any public host.
+    Open,
+    /// None: a URL `client_id` is refused.
+    Off,
+    /// Only these hosts (exact, lowercase), e.g. `chatgpt.com claude.ai`.
+    Hosts(Vec<String>),
+}
+
+impl MetadataDocumentPolicy {
+    /// Whether documents are accepted at all (and so advertised).
+    pub fn is_on(&self) -> bool {
+        *self != MetadataDocumentPolicy::Off
+    }
+
+    /// Whether a document served from `host` may be used.
+    pub fn allows(&self, host: &str) -> bool {
+        match self {
+            MetadataDocumentPolicy::Open => true,
+            MetadataDocumentPolicy::Off => false,
+            MetadataDocumentPolicy::Hosts(hosts) => {
+                hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+            }
+        }
+    }
+
+    /// `open`, `off`, or a space- (or comma-) separated list of hosts; unset follows
+    /// registration: open only when registration is.
+    fn parse(raw: Option<&str>, registration: RegistrationPolicy) -> Result<Self, String> {
+        let raw = raw.map(str::trim).filter(|r| !r.is_empty());
+        let Some(raw) = raw else {
+            return Ok(match registration {
+                RegistrationPolicy::Open => MetadataDocumentPolicy::Open,
+                RegistrationPolicy::Token | RegistrationPolicy::Closed => {
+                    MetadataDocumentPolicy::Off
+                }
+            });
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "open" => return Ok(MetadataDocumentPolicy::Open),
+            "off" => return Ok(MetadataDocumentPolicy::Off),
+            _ => {}
+        }
+        let mut hosts = Vec::new();
+        for host in raw.split([' ', ',']).filter(|h| !h.is_empty()) {
+            let valid = host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                && url::Host::parse(host).is_ok();
+            if !valid {
+                return Err(format!(
+                    "must be open, off, or host names separated by spaces (chatgpt.com claude.ai), got {host:?}"
+                ));
+            }
+            hosts.push(host.to_ascii_lowercase());
+        }
+        Ok(MetadataDocumentPolicy::Hosts(hosts))
+    }
 }
 
 /// Whether anyone may create an account on `/signup`.
@@ -278,6 +344,14 @@ impl Config {
                 });
             }
         };
+        let client_metadata_documents = MetadataDocumentPolicy::parse(
+            get("GPTAUTH_CLIENT_METADATA_DOCUMENTS").as_deref(),
+            registration,
+        )
+        .map_err(|message| ConfigError {
+            var: "GPTAUTH_CLIENT_METADATA_DOCUMENTS",
+            message,
+        })?;
         let mut resources = Vec::new();
         for raw in get("GPTAUTH_RESOURCES")
             .unwrap_or_default()
@@ -322,6 +396,7 @@ impl Config {
             smtp_url,
             mail_from,
             client_metadata_allow_insecure_loopback,
+            client_metadata_documents,
             log_filter: text("RUST_LOG", "info"),
             log_json,
             metrics_token: get("GPTAUTH_METRICS_TOKEN").filter(|t| !t.trim().is_empty()),
@@ -470,6 +545,36 @@ mod tests {
         assert!(c.smtp_url.is_none(), "no SMTP by default: mail is logged");
         let err = config(&[("GPTAUTH_TRUST_PROXY", "maybe")]).unwrap_err();
         assert_eq!(err.var, "GPTAUTH_TRUST_PROXY");
+    }
+
+    #[test]
+    fn metadata_documents_follow_registration_unless_set() {
+        let policy = |env: &[(&str, &str)]| config(env).unwrap().client_metadata_documents;
+        assert_eq!(policy(&[]), MetadataDocumentPolicy::Open);
+        for closed in ["token", "closed"] {
+            assert_eq!(
+                policy(&[("GPTAUTH_REGISTRATION", closed)]),
+                MetadataDocumentPolicy::Off
+            );
+        }
+        assert_eq!(
+            policy(&[
+                ("GPTAUTH_REGISTRATION", "closed"),
+                ("GPTAUTH_CLIENT_METADATA_DOCUMENTS", "open")
+            ]),
+            MetadataDocumentPolicy::Open
+        );
+        assert_eq!(
+            policy(&[("GPTAUTH_CLIENT_METADATA_DOCUMENTS", "off")]),
+            MetadataDocumentPolicy::Off
+        );
+        let hosts = policy(&[("GPTAUTH_CLIENT_METADATA_DOCUMENTS", "chatgpt.com Claude.ai")]);
+        assert!(hosts.allows("chatgpt.com") && hosts.allows("claude.ai"));
+        assert!(!hosts.allows("evil.example") && !hosts.allows("sub.chatgpt.com"));
+        for bad in ["https://chatgpt.com", "chatgpt.com/x", "a_b.example"] {
+            let err = config(&[("GPTAUTH_CLIENT_METADATA_DOCUMENTS", bad)]).unwrap_err();
+            assert_eq!(err.var, "GPTAUTH_CLIENT_METADATA_DOCUMENTS", "{bad}");
+        }
     }
 
     #[test]

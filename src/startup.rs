@@ -86,7 +86,10 @@ impl Application {
                  turn it on in production."
             );
         }
-        let client_metadata = ClientMetadata::new(config.client_metadata_allow_insecure_loopback)?;
+        let client_metadata = ClientMetadata::new(
+            config.client_metadata_allow_insecure_loopback,
+            config.client_metadata_documents.clone(),
+        )?;
         let mailer = crate::mail::Mailer::new(config.smtp_url.as_deref(), &config.mail_from)?;
         if mailer.is_logging() {
             tracing::warn!(
@@ -186,6 +189,9 @@ async fn upkeep(state: Arc<AppState>) {
         }
         if let Err(e) = state.db.purge_revoked_access_tokens().await {
             tracing::warn!(error = %e, "purging revoked access tokens failed");
+        }
+        if let Err(e) = state.db.purge_assertion_jtis().await {
+            tracing::warn!(error = %e, "purging used client assertion ids failed");
         }
         if let Err(e) = state
             .db

@@ -17,7 +17,12 @@ pub struct ClientDocument {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub scope: Scope,
+    /// `Some` when the client authenticates with private_key_jwt: where its keys are.
+    pub jwks_uri: Option<url::Url>,
 }
+
+/// Longest `jwks_uri` accepted (the bound of a client ID URL).
+const MAX_JWKS_URI_LEN: usize = 2000;
 
 /// Why a document was refused; each message names the field to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,9 +45,17 @@ pub enum DocumentError {
     #[error("redirect_uris: {0}")]
     RedirectUri(ParseError),
     #[error(
-        "token_endpoint_auth_method is {0:?}, but this server accepts only \"none\" for clients with a metadata document (they are public clients and use PKCE)"
+        "token_endpoint_auth_method is {0}, but this server accepts only \"none\" (a public client using PKCE) or \"private_key_jwt\" (with a jwks_uri) for clients with a metadata document"
     )]
     AuthMethod(String),
+    #[error(
+        "token_endpoint_auth_method is private_key_jwt, but the document names no jwks_uri for its keys"
+    )]
+    MissingJwksUri,
+    #[error(
+        "jwks_uri must be an https URL on the document's own host ({0}), so that a document can only name its own publisher's keys"
+    )]
+    JwksUri(String),
     #[error("{0} must not appear: a metadata document cannot carry a shared secret")]
     Secret(&'static str),
     #[error("grant_types may list only authorization_code and refresh_token")]
@@ -83,11 +96,10 @@ pub fn validate(
             return Err(DocumentError::Secret(field));
         }
     }
-    if let Some(method) = string(&doc, "token_endpoint_auth_method")?
-        && method != "none"
-    {
-        return Err(DocumentError::AuthMethod(method.to_string()));
-    }
+    let jwks_uri = match choose_auth_method(&doc)? {
+        Chosen::None => None,
+        Chosen::PrivateKeyJwt => Some(jwks_uri(&doc, id)?),
+    };
     let raw_uris = strings(&doc, "redirect_uris")?.unwrap_or_default();
     if raw_uris.is_empty() || raw_uris.len() > MAX_REDIRECT_URIS {
         return Err(DocumentError::RedirectUriCount);
@@ -110,7 +122,7 @@ pub fn validate(
     }
     let scope = match string(&doc, "scope")? {
         None => offered.clone(),
-        Some(raw) => match Scope::parse(raw) {
+        Some(raw) => match Scope::parse(raw).map(Scope::without_offline_access) {
             Ok(s) if !s.is_empty() && offered.contains_all(&s) => s,
             _ => return Err(DocumentError::Scope(offered.to_string())),
         },
@@ -135,7 +147,70 @@ pub fn validate(
         name,
         redirect_uris,
         scope,
+        jwks_uri,
     })
+}
+
+/// The token endpoint authentication methods this server can use for a document's client.
+enum Chosen {
+    None,
+    PrivateKeyJwt,
+}
+
+/// OpenID Connect RP Metadata Choices: the document may list several methods in
+/// `token_endpoint_auth_methods_supported` beside the one in `token_endpoint_auth_method`; of
+/// all it names we take the strongest we support (private_key_jwt, then none). Naming none at
+/// all means `none`: a document cannot carry a secret (§4.1).
+fn choose_auth_method(doc: &Map<String, Value>) -> Result<Chosen, DocumentError> {
+    let declared = string(doc, "token_endpoint_auth_method")?;
+    let listed = strings(doc, "token_endpoint_auth_methods_supported")?;
+    let mut named: Vec<&str> = listed.unwrap_or_default();
+    named.extend(declared);
+    if named.is_empty() {
+        return Ok(Chosen::None);
+    }
+    if named.contains(&"private_key_jwt") {
+        // Keys are needed for it; without any, `none` is the strongest left, if named.
+        if doc.contains_key("jwks_uri") || !named.contains(&"none") {
+            return Ok(Chosen::PrivateKeyJwt);
+        }
+    }
+    if named.contains(&"none") {
+        return Ok(Chosen::None);
+    }
+    // Shown on an error page (escaped there): kept short, and quoted so it reads as data.
+    let shown: Vec<String> = named
+        .iter()
+        .take(4)
+        .map(|m| format!("{:?}", m.chars().take(40).collect::<String>()))
+        .collect();
+    Err(DocumentError::AuthMethod(shown.join(", ")))
+}
+
+/// A private_key_jwt document's `jwks_uri`: https (or the test set-up's plain http loopback, as
+/// the document itself), on the document's own origin, so nobody can publish a document naming
+/// someone else's keys (ChatGPT's, say) and sign in as that client's users' grants.
+fn jwks_uri(doc: &Map<String, Value>, id: &ClientMetadataUrl) -> Result<url::Url, DocumentError> {
+    let origin = id.url().origin().ascii_serialization();
+    let refused = || DocumentError::JwksUri(origin.clone());
+    let Some(raw) = string(doc, "jwks_uri")? else {
+        return Err(DocumentError::MissingJwksUri);
+    };
+    if raw.len() > MAX_JWKS_URI_LEN || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refused());
+    }
+    let url = url::Url::parse(raw).map_err(|_| refused())?;
+    let same_origin = url.origin() == id.url().origin();
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && id.is_plain_http());
+    if !same_origin
+        || !scheme_ok
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(refused());
+    }
+    Ok(url)
 }
 
 fn string<'a>(
@@ -205,6 +280,69 @@ mod tests {
         .expect("valid");
         assert_eq!(doc.name, "Example App");
         assert_eq!(doc.scope.to_string(), "openid profile");
+    }
+
+    #[test]
+    fn the_strongest_auth_method_both_sides_support_is_chosen() {
+        let uris = json!(["https://app.example/cb"]);
+        let jwks = "https://app.example/oauth/jwks.json";
+        let chosen = |extra: Value| {
+            let mut doc = json!({ "client_id": ID, "redirect_uris": uris });
+            for (k, v) in extra.as_object().expect("object") {
+                doc[k] = v.clone();
+            }
+            check(doc).map(|d| d.jwks_uri.map(|u| u.to_string()))
+        };
+        // ChatGPT's: both listed, keys published: private_key_jwt.
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_method": "private_key_jwt",
+                "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"], "jwks_uri": jwks })),
+            Ok(Some(jwks.to_string()))
+        );
+        // Listed only among the supported ones, with keys: still the stronger.
+        assert_eq!(
+            chosen(
+                json!({ "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"], "jwks_uri": jwks })
+            ),
+            Ok(Some(jwks.to_string()))
+        );
+        // No keys to verify with: none, which it also supports.
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_methods_supported": ["private_key_jwt", "none"] })),
+            Ok(None)
+        );
+        // Claude's: none.
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_method": "none" })),
+            Ok(None)
+        );
+        assert_eq!(
+            chosen(
+                json!({ "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"] })
+            ),
+            Ok(None)
+        );
+        // Only methods we cannot do: named in the refusal.
+        let err = chosen(json!({ "token_endpoint_auth_methods_supported": ["tls_client_auth", "client_secret_post"] }))
+            .expect_err("unsupported only");
+        assert!(err.to_string().contains("\"tls_client_auth\""), "{err}");
+        // Keys elsewhere than the document's origin.
+        for other in [
+            "https://evil.example/jwks.json",
+            "https://app.example:8443/jwks.json",
+            "http://app.example/jwks.json",
+            "https://user@app.example/jwks.json",
+        ] {
+            let err = chosen(
+                json!({ "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": other }),
+            )
+            .expect_err(other);
+            assert!(matches!(err, DocumentError::JwksUri(_)), "{other}: {err}");
+        }
+        assert_eq!(
+            chosen(json!({ "token_endpoint_auth_method": "private_key_jwt" })),
+            Err(DocumentError::MissingJwksUri)
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct Fetched {
 }
 
 /// Why a document could not be fetched; each message says what to change.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("plain http is refused; serve the document over https")]
     PlainHttp,
@@ -46,6 +46,20 @@ pub enum FetchError {
     TooLarge,
     #[error("the request failed: {0}")]
     Request(String),
+}
+
+impl FetchError {
+    /// Failures that cost us time or a connection, as opposed to a quick answer: worth
+    /// remembering briefly rather than trying again at once.
+    pub fn is_costly(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Timeout
+                | FetchError::Request(_)
+                | FetchError::NonPublicHost(_)
+                | FetchError::TooLarge
+        )
+    }
 }
 
 /// One HTTP client for all fetches, locked down once.
@@ -78,26 +92,40 @@ impl Fetcher {
     }
 
     pub async fn fetch(&self, id: &ClientMetadataUrl) -> Result<Fetched, FetchError> {
-        self.check_target(id)?;
+        self.fetch_url(id.url()).await
+    }
+
+    /// Fetches any JSON resource a document names (its `jwks_uri`), under the same rules.
+    pub async fn fetch_url(&self, url: &url::Url) -> Result<Fetched, FetchError> {
+        self.check_target(url)?;
         // reqwest's own timeout covers the body too; this one also bounds our reading loop.
-        tokio::time::timeout(TIMEOUT, self.get(id))
+        tokio::time::timeout(TIMEOUT, self.get(url))
             .await
             .unwrap_or(Err(FetchError::Timeout))
     }
 
     /// Checks what no resolver sees: the scheme, and a host that is an IP address already.
-    fn check_target(&self, id: &ClientMetadataUrl) -> Result<(), FetchError> {
-        if id.is_plain_http() && !self.allow_insecure_loopback {
+    fn check_target(&self, url: &url::Url) -> Result<(), FetchError> {
+        let plain_http = match url.scheme() {
+            "https" => false,
+            "http" => true,
+            _ => return Err(FetchError::PlainHttp),
+        };
+        // Plain http only to the test set-up's 127.0.0.1, and only with the test flag.
+        if plain_http
+            && (!self.allow_insecure_loopback
+                || url.host() != Some(Host::Ipv4(Ipv4Addr::LOCALHOST)))
+        {
             return Err(FetchError::PlainHttp);
         }
-        let literal = match id.url().host() {
+        let literal = match url.host() {
             Some(Host::Ipv4(ip)) => IpAddr::V4(ip),
             Some(Host::Ipv6(ip)) => IpAddr::V6(ip),
             // Names are checked by `PublicOnlyResolver` as they are resolved.
             _ => return Ok(()),
         };
         let test_loopback = self.allow_insecure_loopback
-            && id.is_plain_http()
+            && plain_http
             && literal == IpAddr::V4(Ipv4Addr::LOCALHOST);
         if is_public(literal) || test_loopback {
             Ok(())
@@ -106,10 +134,10 @@ impl Fetcher {
         }
     }
 
-    async fn get(&self, id: &ClientMetadataUrl) -> Result<Fetched, FetchError> {
+    async fn get(&self, url: &url::Url) -> Result<Fetched, FetchError> {
         let mut resp = self
             .client
-            .get(id.url().clone())
+            .get(url.clone())
             .header(ACCEPT, "application/json")
             .send()
             .await
@@ -251,6 +279,12 @@ mod tests {
             );
         }
         let id = ClientMetadataUrl::parse("http://127.0.0.1:9/client.json").expect("parses");
-        assert!(fetcher.check_target(&id).is_ok());
+        assert!(fetcher.check_target(id.url()).is_ok());
+        let named = url::Url::parse("http://localhost:9/jwks.json").expect("parses");
+        let err = fetcher
+            .fetch_url(&named)
+            .await
+            .expect_err("plain http by name");
+        assert!(matches!(err, FetchError::PlainHttp), "{err}");
     }
 }

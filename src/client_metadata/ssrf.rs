@@ -70,7 +70,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 
 /// Why a host name was refused.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{host} resolves to {address}, which is not a public address")]
+/// The address stays out of the message: the message reaches whoever named the host, and what
+/// an internal name resolves to is ours to know (the operator's logs have it).
+#[error("{host} is not a public address")]
 pub struct NonPublicHost {
     pub host: String,
     pub address: IpAddr,

@@ -16,7 +16,7 @@ pub use password::Password;
 pub use printable::{escape_controls, strip_controls};
 pub use redirect_uri::RedirectUri;
 pub use resource::ResourceIndicator;
-pub use scope::Scope;
+pub use scope::{OFFLINE_ACCESS, Scope};
 
 /// Why a raw value was refused; the message is safe to show to the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,7 +7,23 @@ use super::ParseError;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Scope(BTreeSet<String>);
 
+/// OpenID Connect Core §11: asks for a refresh token. Every client here gets one anyway (GPT
+/// Actions rely on it), so it is accepted in any request and otherwise ignored: it is not a
+/// scope a client registers or a token carries.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 impl Scope {
+    /// The same set without `offline_access` (see [`OFFLINE_ACCESS`]).
+    pub fn without_offline_access(mut self) -> Self {
+        self.0.remove(OFFLINE_ACCESS);
+        self
+    }
+
+    /// Whether `offline_access` is among the tokens.
+    pub fn has_offline_access(&self) -> bool {
+        self.0.contains(OFFLINE_ACCESS)
+    }
+
     /// Parses a space-separated list. An empty string is the empty set.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         if raw.len() > 1000 {
@@ -69,6 +85,13 @@ mod tests {
         let all = Scope::parse("a b c").unwrap();
         assert!(all.contains_all(&Scope::parse("a c").unwrap()));
         assert!(!all.contains_all(&Scope::parse("a d").unwrap()));
+    }
+
+    #[test]
+    fn offline_access_can_be_dropped() {
+        let s = Scope::parse("openid offline_access").unwrap();
+        assert!(s.has_offline_access());
+        assert_eq!(s.without_offline_access().to_string(), "openid");
     }
 
     #[test]

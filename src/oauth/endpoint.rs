@@ -50,6 +50,9 @@ pub struct FlowState {
     /// The digest of the code being redeemed, once taken: what is issued for it is recorded
     /// under it, for a replay to revoke.
     pub code_hash: Option<String>,
+    /// A client the edge authenticated already (a private_key_jwt assertion, or a metadata
+    /// document client that is public): the registrar accepts it without a passphrase.
+    pub authenticated_client: Option<String>,
 }
 
 /// Shared between the primitives of one flow.

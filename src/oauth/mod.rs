@@ -2,6 +2,7 @@
 //! behaviour match RFC 6749 where its defaults differ.
 
 mod authorizer;
+pub mod client_assertion;
 mod endpoint;
 mod issuer;
 pub mod oidc;

@@ -10,7 +10,7 @@ use oxide_auth_async::primitives::Registrar;
 use super::endpoint::FlowContext;
 use crate::crypto;
 use crate::domain::Scope;
-use crate::store::{ClientRecord, Db};
+use crate::store::{AuthMethod, ClientRecord, Db};
 
 /// Clients from the database. Redirect URIs match exactly; secrets compare as SHA-256 digests
 /// in constant time.
@@ -102,13 +102,14 @@ impl Registrar for DbRegistrar {
     ) -> Result<(), RegistrarError> {
         // Without a Basic header, oxide-auth authenticates a refresh as the grant's own client:
         // hold it to the client the request named (RFC 6749 §6).
-        {
+        let pre_authenticated = {
             let mut flow = self.ctx.lock();
             if flow.named_client.as_deref().is_some_and(|n| n != client_id) {
                 flow.grant_rejected = true;
                 return Err(RegistrarError::Unspecified);
             }
-        }
+            flow.authenticated_client.as_deref() == Some(client_id)
+        };
         let client = match self.db.client_credentials(client_id).await {
             Ok(Some(c)) => c,
             Ok(None) => return Err(RegistrarError::Unspecified),
@@ -118,7 +119,7 @@ impl Registrar for DbRegistrar {
                 return Err(RegistrarError::PrimitiveError);
             }
         };
-        if !secret_matches(&client, passphrase) {
+        if !pre_authenticated && !secret_matches(&client, passphrase) {
             return Err(RegistrarError::Unspecified);
         }
         self.ctx.lock().client = Some(client);
@@ -128,8 +129,12 @@ impl Registrar for DbRegistrar {
 
 /// Whether `given` authenticates the client: its secret's digest for a confidential client
 /// (compared in constant time), or, for a while after a rotation, the previous secret's;
-/// nothing at all for a public one. An empty secret is none.
+/// nothing at all for a public one. An empty secret is none. A private_key_jwt client has no
+/// secret, and "none" is not its method: it never matches (its assertion is checked at the edge).
 pub fn secret_matches(client: &ClientRecord, given: Option<&[u8]>) -> bool {
+    if client.auth_method() == AuthMethod::PrivateKeyJwt {
+        return false;
+    }
     match (&client.secret_hash, given.filter(|g| !g.is_empty())) {
         (Some(stored), Some(given)) => {
             let digest = crypto::digest(&String::from_utf8_lossy(given));

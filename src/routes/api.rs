@@ -17,7 +17,8 @@ pub struct OAuthError {
 
 /// `POST /oauth/token` (RFC 6749 §4.1.3, §6; RFC 7636; RFC 8707). The client authenticates
 /// with HTTP Basic (`client_secret_basic`), with `client_id` and `client_secret` here
-/// (`client_secret_post`), or, when public, with `client_id` alone. Parameters in the URL are
+/// (`client_secret_post`), with `client_assertion_type` and `client_assertion`
+/// (`private_key_jwt`), or, when public, with `client_id` alone. Parameters in the URL are
 /// refused; each parameter at most once except `resource`.
 #[derive(Serialize, ToSchema)]
 pub struct TokenRequest {
@@ -44,6 +45,14 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     #[schema(nullable = false)]
     pub client_secret: Option<String>,
+    /// `private_key_jwt` (RFC 7523 §2.2):
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`.
+    #[schema(nullable = false)]
+    pub client_assertion_type: Option<String>,
+    /// `private_key_jwt`: a JWT signed with the client's key (`iss` = `sub` = client ID, `aud`
+    /// the issuer or this endpoint, `exp` within five minutes, a single-use `jti`).
+    #[schema(nullable = false)]
+    pub client_assertion: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -83,6 +92,11 @@ pub struct TokenQuery {
     pub client_id: Option<String>,
     #[schema(nullable = false)]
     pub client_secret: Option<String>,
+    /// `private_key_jwt`, as at the token endpoint.
+    #[schema(nullable = false)]
+    pub client_assertion_type: Option<String>,
+    #[schema(nullable = false)]
+    pub client_assertion: Option<String>,
 }
 
 /// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else.
@@ -143,6 +157,12 @@ pub struct ClientMetadataRequest {
     pub id_token_signed_response_alg: Option<IdTokenAlg>,
     #[schema(required = false, nullable = false)]
     pub client_id: Option<String>,
+    /// `private_key_jwt`: where the client publishes its public keys (https).
+    #[schema(required = false, nullable = false)]
+    pub jwks_uri: Option<String>,
+    /// `private_key_jwt`: the client's public keys, as a JWK Set (instead of `jwks_uri`).
+    #[schema(required = false, nullable = false)]
+    pub jwks: Option<Jwks>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -151,6 +171,8 @@ pub enum AuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with one of the client's keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -173,6 +195,11 @@ pub struct ClientInformation {
     pub scope: String,
     pub id_token_signed_response_alg: IdTokenAlg,
     pub registration_client_uri: String,
+    /// A `private_key_jwt` client's, as registered.
+    #[schema(required = false, nullable = false)]
+    pub jwks_uri: Option<String>,
+    #[schema(required = false, nullable = false)]
+    pub jwks: Option<Jwks>,
     /// At registration only.
     #[schema(required = false, nullable = false)]
     pub registration_access_token: Option<String>,
@@ -232,8 +259,12 @@ pub struct ServerMetadata {
     pub response_types_supported: Vec<String>,
     pub grant_types_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// For `private_key_jwt` assertions: RS256, PS256, ES256, EdDSA.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub claims_supported: Vec<String>,

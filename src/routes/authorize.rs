@@ -8,7 +8,7 @@ use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
 use super::pages::{ErrorPage, error_page, render};
 use crate::auth::session;
 use crate::client_metadata::ResolveError;
-use crate::domain::{ClientRef, ResourceIndicator};
+use crate::domain::{ClientRef, ResourceIndicator, Scope};
 use crate::oauth::oidc::query_after_login;
 use crate::oauth::{
     FlowContext, OAuthEndpoint, OidcRequest, Params, ProtocolRequest, ProtocolResponse, SignInPlan,
@@ -316,6 +316,7 @@ async fn checked_params(raw: &[u8], state: &AppState) -> Result<AuthRequest, Htt
     if params.get("scope") == Some("") {
         params.remove("scope");
     }
+    drop_offline_access(&mut params);
     Ok(AuthRequest {
         client,
         params,
@@ -461,4 +462,22 @@ pub fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
         "Temporarily unavailable",
         "The sign-in service could not reach its database. Please try again in a moment.".into(),
     )
+}
+
+/// `offline_access` (OpenID Connect Core §11) asks for a refresh token, which every grant here
+/// has: accepted, and taken out before the scope is checked against the client's. A request
+/// for only it means the client's default scopes.
+pub(crate) fn drop_offline_access(params: &mut crate::oauth::Params) {
+    let Some(scope) = params.get("scope").and_then(|raw| Scope::parse(raw).ok()) else {
+        return;
+    };
+    if !scope.has_offline_access() {
+        return;
+    }
+    let rest = scope.without_offline_access();
+    if rest.is_empty() {
+        params.remove("scope");
+    } else {
+        params.insert("scope", &rest.to_string());
+    }
 }

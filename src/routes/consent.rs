@@ -37,6 +37,9 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         .metadata_expires_at
         .and_then(|_| url::Url::parse(&client_id).ok())
         .and_then(|u| u.host_str().map(str::to_string));
+    let localhost_only = document_host.is_some()
+        && !request.client.redirect_uris.is_empty()
+        && request.client.redirect_uris.iter().all(|u| is_loopback(u));
     let resp = run(&state, request, solicitor, None).await;
     let shown = view.lock().unwrap_or_else(|e| e.into_inner()).take();
     let Some(view) = shown else {
@@ -66,9 +69,26 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             logo_uri,
             policy_uri,
             document_host,
+            localhost_only,
         },
         cookie.into_iter().collect(),
     )
+}
+
+/// Whether a redirect URI returns to the user's own machine (RFC 8252 §7.3 loopback, or the
+/// name `localhost`).
+fn is_loopback(uri: &str) -> bool {
+    match url::Url::parse(uri)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 #[derive(Deserialize)]

@@ -35,8 +35,9 @@ pub async fn post(
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    // Introspection tells about tokens: confidential clients only (RFC 7662 §2.1).
-    if client.secret_hash.is_none() {
+    // Introspection tells about tokens: confidential clients only (RFC 7662 §2.1), those with
+    // a secret or keys.
+    if client.auth_method() == crate::store::AuthMethod::None {
         return TokenError::InvalidClient.respond("public clients cannot introspect");
     }
     let now = crate::store::now();

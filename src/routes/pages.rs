@@ -98,6 +98,9 @@ pub struct ConsentPage {
     pub policy_uri: Option<String>,
     /// For a client described by a client ID metadata document: the host publishing it.
     pub document_host: Option<String>,
+    /// A document client whose redirect URIs are all on the user's own machine: anyone can
+    /// publish such a document, so the page says so.
+    pub localhost_only: bool,
 }
 
 /// A page that tells what happened and offers one way on.

@@ -19,7 +19,7 @@ pub async fn token_request(
     let mut params = read_form(req, payload).await.map_err(respond)?;
     let credentials = client_credentials(req, &mut params).map_err(respond)?;
     tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let client = authenticate(&state.db, &credentials)
+    let client = authenticate(state, &credentials, req.path())
         .await
         .map_err(respond)?;
     let Some(token) = params.non_empty("token") else {

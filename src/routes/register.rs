@@ -14,7 +14,9 @@ use crate::config::RegistrationPolicy;
 use crate::crypto;
 use crate::domain::{ClientId, RedirectUri, Scope};
 use crate::startup::AppState;
-use crate::store::{AuditEvent, ClientRecord, NewClient, RegistrationUpdate};
+use crate::store::{
+    AuditEvent, AuthMethod, ClientKeys, ClientRecord, NewClient, RegistrationUpdate,
+};
 use crate::tokens::alg_name;
 
 /// Largest registration document accepted.
@@ -34,16 +36,32 @@ pub struct Metadata {
     id_token_signed_response_alg: Option<String>,
     /// Only in RFC 7592 updates, where it must name the client being updated.
     client_id: Option<String>,
+    /// private_key_jwt (RFC 7523 §2.2): where the client publishes its keys, or the keys.
+    jwks_uri: Option<String>,
+    jwks: Option<Value>,
 }
 
 /// Client metadata that passed every check.
 struct Valid {
     name: String,
     redirect_uris: Vec<String>,
-    /// `none`, `client_secret_basic` or `client_secret_post`.
+    /// `none`, `client_secret_basic`, `client_secret_post` or `private_key_jwt`.
     method: &'static str,
     scope: Scope,
     id_token_alg: Algorithm,
+    /// Set exactly when `method` is `private_key_jwt`.
+    keys: Option<ClientKeys>,
+}
+
+impl Valid {
+    /// How a client registered like this authenticates.
+    fn auth_method(&self) -> AuthMethod {
+        match self.method {
+            "none" => AuthMethod::None,
+            "private_key_jwt" => AuthMethod::PrivateKeyJwt,
+            _ => AuthMethod::ClientSecret,
+        }
+    }
 }
 
 /// An RFC 7591 §3.2.2 error.
@@ -134,12 +152,26 @@ fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
         "none" => "none",
         "client_secret_basic" => "client_secret_basic",
         "client_secret_post" => "client_secret_post",
+        "private_key_jwt" => "private_key_jwt",
         _ => {
             return Err(Refusal::new(
                 "invalid_client_metadata",
-                "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post",
+                "token_endpoint_auth_method must be none, client_secret_basic, client_secret_post or private_key_jwt",
             ));
         }
+    };
+    let keys = crate::client_metadata::check_keys(meta.jwks_uri.as_deref(), meta.jwks.as_ref())
+        .map_err(|e| Refusal::new("invalid_client_metadata", &e.to_string()))?;
+    let keys = match (method, keys) {
+        ("private_key_jwt", Some(keys)) => Some(keys),
+        ("private_key_jwt", None) => {
+            return Err(Refusal::new(
+                "invalid_client_metadata",
+                "private_key_jwt needs the client's public keys: a jwks_uri or a jwks",
+            ));
+        }
+        // Keys another method would never use are not kept.
+        _ => None,
     };
     if meta.grant_types.as_ref().is_some_and(|g| {
         g.iter()
@@ -162,7 +194,11 @@ fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
     }
     // Registered clients get at most what the server offers; none asked means all of it.
     let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
-    let scope = match meta.scope.as_deref().map(Scope::parse) {
+    let scope = match meta
+        .scope
+        .as_deref()
+        .map(|raw| Scope::parse(raw).map(Scope::without_offline_access))
+    {
         None => offered,
         Some(Ok(s)) if !s.is_empty() && offered.contains_all(&s) => s,
         Some(_) => {
@@ -198,13 +234,14 @@ fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
         method,
         scope,
         id_token_alg,
+        keys,
     };
     Ok((valid, meta.client_id))
 }
 
 /// The client's metadata as RFC 7591 §3.2.1 and RFC 7592 §3 return it.
 fn document(state: &AppState, client: &ClientRecord, method: &str) -> Value {
-    json!({
+    let mut doc = json!({
         "client_id": client.client_id,
         "client_id_issued_at": client.created_at,
         "client_name": client.name,
@@ -218,11 +255,25 @@ fn document(state: &AppState, client: &ClientRecord, method: &str) -> Value {
             .config
             .issuer
             .url(&format!("/oauth/register/{}", client.client_id)),
-    })
+    });
+    if let Some(uri) = &client.jwks_uri {
+        doc["jwks_uri"] = json!(uri);
+    }
+    if let Some(set) = client
+        .jwks
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    {
+        doc["jwks"] = set;
+    }
+    doc
 }
 
 /// The auth method as registered (both secret methods work at our token endpoint).
 fn method_of(client: &ClientRecord) -> &str {
+    if client.auth_method() == AuthMethod::PrivateKeyJwt {
+        return "private_key_jwt";
+    }
     match (&client.secret_hash, &client.registered_auth_method) {
         (None, _) => "none",
         (Some(_), Some(method)) => method,
@@ -289,30 +340,33 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         }
     }
     let client_id = ClientId::generate();
-    let secret = (valid.method != "none").then(crypto::random_token);
+    let secret = (valid.auth_method() == AuthMethod::ClientSecret).then(crypto::random_token);
     let secret_hash = secret.as_deref().map(crypto::digest);
     let registration_token = crypto::random_token();
     let registration_token_hash = crypto::digest(&registration_token);
     let inserted = state
         .db
-        .insert_client(&NewClient {
-            client_id: client_id.as_ref(),
-            name: &valid.name,
-            secret_hash: secret_hash.as_deref(),
-            scope: &valid.scope.to_string(),
-            audience: None,
-            // Public clients must use PKCE (`requires_pkce` follows from having no secret).
-            require_pkce: false,
-            chatgpt_callbacks: false,
-            resources: &[],
-            id_token_alg: Some(valid.id_token_alg),
-            registration_token_hash: Some(&registration_token_hash),
-            registered_auth_method: Some(valid.method),
-            owner_id: None,
-            logo_uri: None,
-            policy_uri: None,
-            redirect_uris: &valid.redirect_uris,
-        })
+        .insert_client_with_keys(
+            &NewClient {
+                client_id: client_id.as_ref(),
+                name: &valid.name,
+                secret_hash: secret_hash.as_deref(),
+                scope: &valid.scope.to_string(),
+                audience: None,
+                // Public clients must use PKCE (`requires_pkce` follows from having no secret).
+                require_pkce: false,
+                chatgpt_callbacks: false,
+                resources: &[],
+                id_token_alg: Some(valid.id_token_alg),
+                registration_token_hash: Some(&registration_token_hash),
+                registered_auth_method: Some(valid.method),
+                owner_id: None,
+                logo_uri: None,
+                policy_uri: None,
+                redirect_uris: &valid.redirect_uris,
+            },
+            valid.keys.as_ref(),
+        )
         .await;
     if let Err(e) = inserted {
         return unavailable(e);
@@ -431,10 +485,10 @@ pub async fn update(
             "the document's client_id must be this client's",
         );
     }
-    if (valid.method == "none") != client.secret_hash.is_none() {
+    if valid.auth_method() != client.auth_method() {
         return refuse(
             "invalid_client_metadata",
-            "token_endpoint_auth_method cannot switch between a public and a confidential client; register a new client",
+            "token_endpoint_auth_method cannot switch between a public client, a client with a secret and a private_key_jwt client; register a new client",
         );
     }
     let changed = state
@@ -447,6 +501,7 @@ pub async fn update(
                 id_token_alg: valid.id_token_alg,
                 auth_method: valid.method,
                 redirect_uris: &valid.redirect_uris,
+                keys: valid.keys.as_ref(),
             },
         )
         .await;

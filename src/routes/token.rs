@@ -11,12 +11,13 @@ use oxide_auth_async::endpoint::refresh::RefreshFlow;
 use serde_json::{Value, json};
 
 use super::api::{OAuthError, TokenRequest, TokenResponse};
-use super::client_auth::{Credentials, TokenError, client_credentials, no_store, read_form};
-use crate::client_metadata::ResolveError;
-use crate::domain::{ClientMetadataUrl, ClientRef, ResourceIndicator, Scope};
+use super::client_auth::{
+    Credentials, TokenError, authenticate, client_credentials, no_store, read_form,
+};
+use crate::domain::{ClientRef, ResourceIndicator, Scope};
 use crate::oauth::{FlowContext, OAuthEndpoint, Params, ProtocolRequest, ProtocolResponse};
 use crate::startup::AppState;
-use crate::store::AuditEvent;
+use crate::store::{AuditEvent, AuthMethod};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Grant {
@@ -61,18 +62,27 @@ pub async fn post(
         Err((err, description)) => return err.respond(&description),
     };
     let ctx = FlowContext::default();
-    let basic = match ClientRef::parse(&credentials.client_id) {
-        Ok(ClientRef::MetadataDocument(url)) => {
-            if let Err((err, description)) = metadata_client(&state, &url, &credentials).await {
-                return err.respond(&description);
-            }
-            // Its URL cannot travel in a Basic header (oxide-auth splits it at the first
-            // ':'): name it in the body, and have the registrar hold a refresh to it.
-            params.insert("client_id", url.as_ref());
-            ctx.lock().named_client = Some(url.to_string());
-            None
-        }
-        _ => Some(basic_header(&credentials)),
+    let edge_authenticated = credentials.assertion.is_some()
+        || matches!(
+            ClientRef::parse(&credentials.client_id),
+            Ok(ClientRef::MetadataDocument(_))
+        );
+    let basic = if edge_authenticated {
+        // A signed assertion, or a metadata document client (public, but vouched for by its
+        // document): authenticated here. Its ID goes in the body (a document URL cannot travel
+        // in a Basic header: oxide-auth splits it at the first ':'), and the registrar holds a
+        // refresh to it.
+        let client = match authenticate(&state, &credentials, req.path()).await {
+            Ok(c) => c,
+            Err((err, description)) => return err.respond(&description),
+        };
+        params.insert("client_id", &client.client_id);
+        let mut flow = ctx.lock();
+        flow.named_client = Some(client.client_id.clone());
+        flow.authenticated_client = Some(client.client_id);
+        None
+    } else {
+        Some(basic_header(&credentials))
     };
     for raw in params.get_all("resource") {
         match ResourceIndicator::parse(raw) {
@@ -93,21 +103,23 @@ pub async fn post(
             Err(e) => Err(e),
         },
     };
+    let client_refused =
+        matches!(&result, Ok(resp) if resp.status == 401) && !ctx.lock().grant_rejected;
+    if client_refused {
+        // The usual cause: a wrong secret pasted into the GPT editor; the portal shows it.
+        state.audit.record(AuditEvent {
+            kind: "client_auth_failed",
+            client_id: Some(credentials.client_id.clone()),
+            detail: Some("token endpoint".into()),
+            ..Default::default()
+        });
+        return TokenError::InvalidClient.respond(auth_failure(&state, &credentials).await);
+    }
     let mut state_of_flow = ctx.lock();
     match result {
         // The registrar refused a refresh of another client's grant (oxide-auth answers 401).
         Ok(_) if state_of_flow.grant_rejected => {
             TokenError::InvalidGrant.respond(grant_problem(grant))
-        }
-        Ok(resp) if resp.status == 401 => {
-            // The usual cause: a wrong secret pasted into the GPT editor; the portal shows it.
-            state.audit.record(AuditEvent {
-                kind: "client_auth_failed",
-                client_id: Some(credentials.client_id.clone()),
-                detail: Some("token endpoint".into()),
-                ..Default::default()
-            });
-            TokenError::InvalidClient.respond("client authentication failed")
         }
         Ok(resp) => shape(
             resp,
@@ -130,6 +142,18 @@ pub async fn post(
             TokenError::ServerError.respond("the server could not issue a token")
         }
     }
+}
+
+/// What to tell a client whose credentials oxide-auth refused: a private_key_jwt client that
+/// sent none learns which method it must use (that is no secret: it is in its registration).
+async fn auth_failure(state: &AppState, credentials: &Credentials) -> &'static str {
+    if credentials.secret.as_deref().is_none_or(str::is_empty)
+        && let Ok(Some(client)) = state.db.client_credentials(&credentials.client_id).await
+        && client.auth_method() == AuthMethod::PrivateKeyJwt
+    {
+        return "this client authenticates with private_key_jwt: send client_assertion_type and a signed client_assertion";
+    }
+    "client authentication failed"
 }
 
 /// OAuth 2.1 drops `redirect_uri` from the token request, PKCE binding the code instead; RFC
@@ -180,35 +204,6 @@ fn grant_problem(grant: Grant) -> &'static str {
     }
 }
 
-/// A client ID metadata document client is public, and must still be vouched for by its
-/// document (fetched again once the stored copy expired): else `invalid_client`.
-async fn metadata_client(
-    state: &AppState,
-    url: &ClientMetadataUrl,
-    credentials: &Credentials,
-) -> Result<(), (TokenError, String)> {
-    if credentials.secret.as_deref().is_some_and(|s| !s.is_empty()) {
-        return Err((
-            TokenError::InvalidClient,
-            "a client with a metadata document is public: it authenticates with no secret".into(),
-        ));
-    }
-    match state.client_metadata.resolve(&state.db, url).await {
-        Ok(_) => Ok(()),
-        Err(ResolveError::Store(e)) => {
-            tracing::error!(error = %e, "client lookup failed");
-            Err((
-                TokenError::TemporarilyUnavailable,
-                "the server cannot reach its database; retry shortly".into(),
-            ))
-        }
-        Err(e) => Err((
-            TokenError::InvalidClient,
-            format!("this client cannot be used: {e}"),
-        )),
-    }
-}
-
 /// Checks the request's shape and takes the client's credentials out of it.
 fn parse(
     req: &HttpRequest,
@@ -240,6 +235,7 @@ fn parse(
     if params.get("scope") == Some("") {
         params.remove("scope");
     }
+    super::authorize::drop_offline_access(&mut params);
     let credentials = client_credentials(req, &mut params)?;
     tracing::Span::current().record("client_id", credentials.client_id.as_str());
     Ok((grant, params, credentials))

@@ -3,6 +3,8 @@ use serde_json::json;
 
 use super::api::{Jwks, ServerMetadata};
 use crate::config::RegistrationPolicy;
+use crate::domain::OFFLINE_ACCESS;
+use crate::oauth::client_assertion::ALGORITHM_NAMES;
 use crate::startup::AppState;
 
 /// RFC 8414 authorization server metadata (also served as OpenID discovery). Lists only what
@@ -50,16 +52,21 @@ fn document(state: &AppState) -> serde_json::Value {
             "token_endpoint": issuer.url("/oauth/token"),
             "jwks_uri": issuer.url("/.well-known/jwks.json"),
             "revocation_endpoint": issuer.url("/oauth/revoke"),
-            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            "revocation_endpoint_auth_signing_alg_values_supported": ALGORITHM_NAMES,
             "introspection_endpoint": issuer.url("/oauth/introspect"),
             "userinfo_endpoint": issuer.url("/oauth/userinfo"),
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+            "introspection_endpoint_auth_signing_alg_values_supported": ALGORITHM_NAMES,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+            // private_key_jwt assertions (RFC 7523): asymmetric algorithms only.
+            "token_endpoint_auth_signing_alg_values_supported": ALGORITHM_NAMES,
             "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "profile", "email"],
+            // offline_access: accepted, meaning a refresh token (which every grant has anyway).
+            "scopes_supported": ["openid", "profile", "email", OFFLINE_ACCESS],
             "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "email", "email_verified", "name"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "prompt_values_supported": crate::oauth::oidc::PROMPT_VALUES,
@@ -68,7 +75,7 @@ fn document(state: &AppState) -> serde_json::Value {
             "request_uri_parameter_supported": false,
             "subject_types_supported": ["public"],
             "authorization_response_iss_parameter_supported": true,
-            "client_id_metadata_document_supported": true,
+            "client_id_metadata_document_supported": state.config.client_metadata_documents.is_on(),
     })
 }
 

@@ -43,9 +43,36 @@ pub struct ClientRecord {
     /// `Some` for a client described by a client ID metadata document (its `client_id` is the
     /// document's URL): until when the stored copy may be used without fetching it again.
     pub metadata_expires_at: Option<i64>,
+    /// private_key_jwt (RFC 7523 §2.2): where the client publishes its public keys.
+    pub jwks_uri: Option<String>,
+    /// private_key_jwt with the keys held here: a JWK Set as JSON text.
+    pub jwks: Option<String>,
+}
+
+/// How a client authenticates at the token, revocation and introspection endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A public client: its `client_id` alone, bound by PKCE (RFC 6749 §2.1).
+    None,
+    /// `client_secret_basic` or `client_secret_post` (RFC 6749 §2.3.1).
+    ClientSecret,
+    /// A JWT signed with one of its keys (RFC 7523 §2.2).
+    PrivateKeyJwt,
 }
 
 impl ClientRecord {
+    /// The one method this client may use; a client with keys must sign (a bare `client_id`
+    /// is no authentication for it).
+    pub fn auth_method(&self) -> AuthMethod {
+        if self.jwks_uri.is_some() || self.jwks.is_some() {
+            AuthMethod::PrivateKeyJwt
+        } else if self.secret_hash.is_some() {
+            AuthMethod::ClientSecret
+        } else {
+            AuthMethod::None
+        }
+    }
+
     /// Exact string match against the registered URIs (RFC 9700 §4.1.3), or, when the client
     /// opted in, any ChatGPT action callback.
     pub fn accepts_redirect(&self, uri: &str) -> bool {
@@ -88,7 +115,7 @@ macro_rules! client_columns {
          resources, id_token_alg, registration_token_hash, registered_auth_method, owner_id, \
          logo_uri, policy_uri, previous_secret_hash, previous_secret_expires_at, \
          require_verified_email, created_at, \
-         metadata_document, metadata_expires_at"
+         metadata_document, metadata_expires_at, jwks_uri, jwks"
     };
 }
 
@@ -114,6 +141,8 @@ struct ClientRow {
     created_at: i64,
     metadata_document: bool,
     metadata_expires_at: Option<i64>,
+    jwks_uri: Option<String>,
+    jwks: Option<String>,
 }
 
 impl ClientRow {
@@ -152,6 +181,8 @@ impl ClientRow {
             metadata_expires_at: self
                 .metadata_document
                 .then(|| self.metadata_expires_at.unwrap_or(0)),
+            jwks_uri: self.jwks_uri,
+            jwks: self.jwks,
         }
     }
 }
@@ -177,6 +208,25 @@ pub struct NewClient<'a> {
     pub redirect_uris: &'a [String],
 }
 
+/// The public keys of a private_key_jwt client (RFC 7523 §2.2): where it publishes them, or
+/// a JWK Set (JSON text) held here. One of the two.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeys {
+    JwksUri(String),
+    Jwks(String),
+}
+
+impl ClientKeys {
+    /// The `jwks_uri` and `jwks` columns.
+    pub(super) fn columns(keys: Option<&ClientKeys>) -> (Option<&str>, Option<&str>) {
+        match keys {
+            None => (None, None),
+            Some(ClientKeys::JwksUri(uri)) => (Some(uri), None),
+            Some(ClientKeys::Jwks(set)) => (None, Some(set)),
+        }
+    }
+}
+
 /// A client as its client ID metadata document describes it: public, PKCE required.
 pub struct MetadataClient<'a> {
     /// The document's URL.
@@ -186,11 +236,24 @@ pub struct MetadataClient<'a> {
     pub redirect_uris: &'a [String],
     /// Until when this copy may be used (Unix seconds).
     pub expires_at: i64,
+    /// Set when the document's client authenticates with private_key_jwt.
+    pub jwks_uri: Option<&'a str>,
 }
 
 impl Db {
     /// Inserts the client and its redirect URIs in one transaction.
     pub async fn insert_client(&self, client: &NewClient<'_>) -> Result<()> {
+        self.insert_client_with_keys(client, None).await
+    }
+
+    /// Inserts the client, with the keys of a private_key_jwt client, and its redirect URIs in
+    /// one transaction (so it never exists, even briefly, as a keyless public client).
+    pub async fn insert_client_with_keys(
+        &self,
+        client: &NewClient<'_>,
+        keys: Option<&ClientKeys>,
+    ) -> Result<()> {
+        let (jwks_uri, jwks) = ClientKeys::columns(keys);
         let now = super::now();
         on_db!(self, |p| {
             let mut tx = p.begin().await?;
@@ -220,6 +283,14 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_insert)?;
+            if keys.is_some() {
+                sqlx::query("UPDATE clients SET jwks_uri = $2, jwks = $3 WHERE client_id = $1")
+                    .bind(client.client_id)
+                    .bind(jwks_uri)
+                    .bind(jwks)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for uri in client.redirect_uris {
                 sqlx::query(
                     "INSERT INTO client_redirect_uris (client_id, uri, created_at) VALUES ($1, $2, $3)",
@@ -249,10 +320,11 @@ impl Db {
             let updated = sqlx::query(
                 "INSERT INTO clients (client_id, name, secret_hash, scope, audience, require_pkce, \
                  chatgpt_callbacks, resources, id_token_alg, created_at, metadata_document, \
-                 metadata_expires_at) \
-                 VALUES ($1, $2, NULL, $3, NULL, $4, $5, '', $6, $7, $8, $9) \
+                 metadata_expires_at, jwks_uri) \
+                 VALUES ($1, $2, NULL, $3, NULL, $4, $5, '', $6, $7, $8, $9, $10) \
                  ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
-                 scope = excluded.scope, metadata_expires_at = excluded.metadata_expires_at \
+                 scope = excluded.scope, metadata_expires_at = excluded.metadata_expires_at, \
+                 jwks_uri = excluded.jwks_uri \
                  WHERE clients.metadata_document",
             )
             .bind(client.client_id)
@@ -264,6 +336,7 @@ impl Db {
             .bind(now)
             .bind(true)
             .bind(client.expires_at)
+            .bind(client.jwks_uri)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -10,6 +10,7 @@ use sqlx::{ConnectOptions, PgPool, SqliteConnection, SqlitePool};
 use std::sync::Arc;
 
 mod audit;
+mod client_assertions;
 mod clients;
 mod codes;
 mod connections;
@@ -26,7 +27,8 @@ mod throttle;
 mod users;
 
 pub use audit::{AuditEvent, AuditRecord};
-pub use clients::{ClientRecord, MetadataClient, NewClient};
+pub use client_assertions::JtiOutcome;
+pub use clients::{AuthMethod, ClientKeys, ClientRecord, MetadataClient, NewClient};
 pub use codes::{CodeRecord, SpentCode};
 pub use connections::Connection;
 pub use email_tokens::{EmailChange, EmailPurpose, SecuredAccount, SpentEmailToken};

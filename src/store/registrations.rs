@@ -25,6 +25,8 @@ pub struct RegistrationUpdate<'a> {
     pub id_token_alg: Algorithm,
     pub auth_method: &'a str,
     pub redirect_uris: &'a [String],
+    /// A private_key_jwt client's keys, replaced with the rest.
+    pub keys: Option<&'a super::ClientKeys>,
 }
 
 impl Db {
@@ -50,6 +52,15 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if changed == 1 && update.keys.is_some() {
+                let (jwks_uri, jwks) = super::ClientKeys::columns(update.keys);
+                sqlx::query("UPDATE clients SET jwks_uri = $2, jwks = $3 WHERE client_id = $1")
+                    .bind(client_id)
+                    .bind(jwks_uri)
+                    .bind(jwks)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             if changed == 1 {
                 replace_redirect_uris!(tx, client_id, update.redirect_uris, now);
             }

@@ -19,6 +19,7 @@ mod operations;
 mod pages;
 mod pkce;
 mod portal;
+mod private_key_jwt;
 mod refresh;
 mod registration;
 mod resources;

@@ -62,6 +62,13 @@ async fn the_openapi_document_lists_every_json_and_form_endpoint() {
     ] {
         assert!(codes.contains(code), "{code}");
     }
+    // private_key_jwt's parameters are documented on every client-authenticated form.
+    for schema in ["TokenRequest", "TokenQuery"] {
+        let properties = &doc["components"]["schemas"][schema]["properties"];
+        for field in ["client_assertion_type", "client_assertion"] {
+            assert!(properties[field].is_object(), "{schema}.{field}");
+        }
+    }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["client_secret_basic"]["scheme"], "basic");
     assert_eq!(schemes["bearer"]["scheme"], "bearer");

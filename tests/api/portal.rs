@@ -322,4 +322,19 @@ crate::both_backends! {
         }
         assert!(app.db.list_clients().await.expect("db").is_empty());
     }
+
+    async fn an_administrator_sees_that_a_private_key_jwt_client_signs_rather_than_holds_a_secret(app: TestApp) {
+        let (_, browser) = builder(&app, "admin@example.com").await;
+        app.sql("UPDATE users SET is_admin = TRUE").await;
+        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let registered: serde_json::Value = reqwest::Client::new().post(app.url("/oauth/register"))
+            .json(&serde_json::json!({ "client_name": "Signer", "redirect_uris": [CHATGPT_OPENAI],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [jwk] } }))
+            .send().await.expect("register").json().await.expect("json");
+        let id = registered["client_id"].as_str().expect("client_id");
+        let (status, _, page) = app.get(&browser, &app.url(&format!("/portal/clients/{id}"))).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("private_key_jwt") && !page.contains("a public client"), "{page}");
+        assert!(!page.contains("Rotate the secret"), "it has no secret to rotate: {page}");
+    }
 }

@@ -2,12 +2,16 @@
 // OIDC discovery, authorization code + PKCE S256 with nonce and state for a confidential client
 // made with the CLI, id_token validation (signature against the JWKS, iss, aud, nonce, alg),
 // userinfo, and a refresh. Then the same with a client registered through openid-client's own
-// dynamic registration asking for ES256 id_tokens (id_token_signed_response_alg).
+// dynamic registration asking for ES256 id_tokens (id_token_signed_response_alg), and with a
+// private_key_jwt client (`client create --jwks-file`) that openid-client's PrivateKeyJwt signs for.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader } from 'jose';
+import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader, generateKeyPair, exportJWK } from 'jose';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startGptauth, pickPort, USER_EMAIL, USER_PASSWORD } from './lib/gptauth.mjs';
 import { UserAgent } from './lib/user-agent.mjs';
 
@@ -161,5 +165,33 @@ describe('openid-client (OpenID Connect RP) against gptauth', () => {
     const result = await signIn(config);
     const claims = await checkTokens(config, result, 'ES256');
     await checkUserinfoAndRefresh(config, result.tokens, claims);
+  }));
+
+  it('private_key_jwt client (client create --jwks-file), signed by openid-client\'s PrivateKeyJwt', () => withLog(async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const kid = 'openid-client-1';
+    const dir = await mkdtemp(join(tmpdir(), 'gptauth-jwks-'));
+    try {
+      const file = join(dir, 'jwks.json');
+      await writeFile(file, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' }] }));
+      const client = await gptauth.createClient('OIDC RP (private_key_jwt)', [redirectUri], ['--jwks-file', file]);
+      assert.equal(client.client_secret, undefined, 'it signs instead of holding a secret');
+      const config = await oidc.discovery(new URL(gptauth.issuer), client.client_id, undefined,
+        oidc.PrivateKeyJwt({ key: privateKey, kid }), insecure);
+      const meta = config.serverMetadata();
+      assert.ok(meta.token_endpoint_auth_methods_supported.includes('private_key_jwt'));
+      assert.ok(meta.token_endpoint_auth_signing_alg_values_supported.includes('ES256'));
+      const result = await signIn(config);
+      const claims = await checkTokens(config, result, 'RS256');
+      await checkUserinfoAndRefresh(config, result.tokens, claims);
+
+      // Without its assertion the same client is refused (a 401 with a Basic challenge, which
+      // openid-client reports as a WWW-Authenticate challenge).
+      const bare = await oidc.discovery(new URL(gptauth.issuer), client.client_id, undefined, oidc.None(), insecure);
+      await assert.rejects(oidc.refreshTokenGrant(bare, result.tokens.refresh_token),
+        (e) => (e.status ?? e.response?.status) === 401);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }));
 });

@@ -4,7 +4,8 @@
 #   mcp      the official MCP TypeScript SDK's OAuth client, against an MCP server made with the
 #            SDK's server side (mcp-sdk.test.mjs)
 #   openid   openid-client v6, an OpenID Connect relying party (openid-client.test.mjs)
-#   authlib  Python authlib's OAuth2Session, client_secret_basic and client_secret_post
+#   authlib  Python authlib's OAuth2Session: client_secret_basic, client_secret_post, and
+#            private_key_jwt signed by its PrivateKeyJWT
 #            (test_authlib.py)
 #
 #   bash tests/clients/run.sh                # all three

@@ -1,11 +1,12 @@
 """authlib's OAuth 2 client (requests integration) against a live gptauth: authorization code +
 PKCE S256 through gptauth's real login and consent forms, the code exchange and refreshes, once
-per client authentication method (client_secret_basic, client_secret_post). Access tokens are
-verified against the JWKS with PyJWT."""
+per client authentication method (client_secret_basic, client_secret_post, and private_key_jwt
+signed by authlib's PrivateKeyJWT). Access tokens are verified against the JWKS with PyJWT."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
@@ -13,8 +14,11 @@ import jwt
 import pytest
 import requests
 from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT, private_key_jwt_sign
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from joserfc.jwk import RSAKey
 
 from conftest import USER_EMAIL, Person, free_port
 
@@ -154,3 +158,89 @@ def test_code_flow_with_pkce_then_refresh(gptauth, metadata, jwks_client, method
     third = session.token
     assert third["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
     assert verify_access_token(third["access_token"], gptauth, jwks_client)["sub"] == gptauth.user["id"]
+
+
+class ShortLivedPrivateKeyJWT(PrivateKeyJWT):
+    """authlib's own PrivateKeyJWT, asked for a one-minute assertion: its default lifetime is an
+    hour, and gptauth takes client assertions that expire within five minutes."""
+
+    def sign(self, auth, token_endpoint):
+        return private_key_jwt_sign(
+            auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint,
+            alg=self.alg, header=self.headers, expires_in=60,
+        )
+
+
+def private_key_jwt_client(gptauth, tmp_path, redirect_uri: str):
+    """A client made with `gptauth client create --jwks-file`, and its private key."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "authlib-1", "use": "sig", "alg": "RS256"})
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
+    client = gptauth.cli("client", "create", "--name", "authlib (private_key_jwt)",
+                         "--redirect-uri", redirect_uri, "--jwks-file", str(jwks))
+    assert "client_secret" not in client, "it signs instead of holding a secret"
+    assert client["token_endpoint_auth_methods"] == ["private_key_jwt"]
+    return client, key
+
+
+def test_private_key_jwt_code_flow_then_refresh(gptauth, metadata, jwks_client, tmp_path):
+    assert "private_key_jwt" in metadata["token_endpoint_auth_methods_supported"]
+    assert "RS256" in metadata["token_endpoint_auth_signing_alg_values_supported"]
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    client, key = private_key_jwt_client(gptauth, tmp_path, redirect_uri)
+
+    sent: list[requests.PreparedRequest] = []
+    session = OAuth2Session(
+        client_id=client["client_id"], client_secret=key, token_endpoint_auth_method="private_key_jwt",
+        redirect_uri=redirect_uri, scope=SCOPE, code_challenge_method="S256",
+        token_endpoint=metadata["token_endpoint"],
+    )
+    session.register_client_auth_method(ShortLivedPrivateKeyJWT(metadata["token_endpoint"]))
+    session.hooks["response"].append(lambda res, *a, **k: sent.append(res.request))
+
+    verifier = generate_token(64)
+    url, _ = session.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier)
+    callback = Person().authorize(url)
+    assert "error" not in parse_qs(urlsplit(callback).query), callback
+
+    token = session.fetch_token(metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier)
+    exchange = sent[-1]
+    form = form_of(exchange)
+    assert exchange.headers.get("Authorization") is None
+    assert form["client_assertion_type"] == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    assert "client_secret" not in form
+    assertion = jwt.decode(form["client_assertion"], options={"verify_signature": False})
+    assert assertion["iss"] == assertion["sub"] == client["client_id"]
+    assert assertion["aud"] == metadata["token_endpoint"]
+    claims = verify_access_token(token["access_token"], gptauth, jwks_client)
+    assert claims["client_id"] == client["client_id"]
+    assert claims["sub"] == gptauth.user["id"]
+
+    renewed = session.refresh_token(metadata["token_endpoint"])
+    assert renewed["refresh_token"] != token["refresh_token"], "refresh token rotated"
+    second = jwt.decode(form_of(sent[-1])["client_assertion"], options={"verify_signature": False})
+    assert second["jti"] != assertion["jti"], "a new assertion for each request"
+
+    # The same assertion again is a replay.
+    res = requests.post(metadata["token_endpoint"], data={
+        "grant_type": "refresh_token", "refresh_token": renewed["refresh_token"],
+        "client_assertion_type": form["client_assertion_type"], "client_assertion": form_of(sent[-1])["client_assertion"],
+    }, timeout=10)
+    assert (res.status_code, res.json()["error"]) == (401, "invalid_client"), res.text
+
+
+def test_authlibs_default_hour_long_assertion_is_refused(gptauth, metadata, tmp_path):
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    client, key = private_key_jwt_client(gptauth, tmp_path, redirect_uri)
+    session = OAuth2Session(
+        client_id=client["client_id"], client_secret=key, token_endpoint_auth_method="private_key_jwt",
+        redirect_uri=redirect_uri, scope=SCOPE, code_challenge_method="S256",
+    )
+    session.register_client_auth_method(PrivateKeyJWT(metadata["token_endpoint"]))
+    verifier = generate_token(64)
+    url, _ = session.create_authorization_url(metadata["authorization_endpoint"], code_verifier=verifier)
+    callback = Person().authorize(url)
+    with pytest.raises(OAuthError) as refused:
+        session.fetch_token(metadata["token_endpoint"], authorization_response=callback, code_verifier=verifier)
+    assert refused.value.error == "invalid_client"
+    assert "too far ahead" in (refused.value.description or "")

@@ -81,6 +81,8 @@ pub struct ClientPage {
     /// Shown once, right after creation or rotation.
     pub secret: Option<String>,
     pub public: bool,
+    /// A private_key_jwt client: no secret, it signs with its own keys.
+    pub signs_with_keys: bool,
     pub authorization_url: String,
     pub token_url: String,
     pub scope: String,
@@ -342,6 +344,7 @@ async fn client_page(
         csrf_token,
         secret,
         public: client.secret_hash.is_none(),
+        signs_with_keys: client.auth_method() == crate::store::AuthMethod::PrivateKeyJwt,
         authorization_url: state.config.issuer.url("/oauth/authorize"),
         token_url: state.config.issuer.url("/oauth/token"),
         scope: client.scope.clone(),
