@@ -57,6 +57,26 @@ impl ClientRecord {
     pub fn requires_pkce(&self) -> bool {
         self.require_pkce || self.secret_hash.is_none()
     }
+
+    /// Made by anyone at all: dynamically registered (RFC 7591) or described by a client ID
+    /// metadata document, rather than by an operator or a builder.
+    pub fn is_anonymous(&self) -> bool {
+        self.owner_id.is_none()
+            && (self.registration_token_hash.is_some() || self.metadata_expires_at.is_some())
+    }
+
+    /// `aud` of this client's access tokens when the request names no resource: its configured
+    /// audience, else the issuer for an operator's or builder's client (what existing APIs
+    /// check), else its own ID. Anyone can register a client, so an anonymous one never gets
+    /// the issuer: its tokens would pass every API that checks only `aud` (RFC 9068 §3 has the
+    /// resource server check that `aud` names it).
+    pub fn default_audience(&self, issuer: &str) -> String {
+        match &self.audience {
+            Some(audience) => audience.clone(),
+            None if self.is_anonymous() => self.client_id.clone(),
+            None => issuer.to_string(),
+        }
+    }
 }
 
 /// Replaces a client's redirect URIs inside the caller's transaction `tx` (a macro: each
