@@ -12,7 +12,7 @@ use super::api::{ClientInformation, ClientMetadataRequest, RegistrationError};
 use super::bearer::{bearer_token, refuse as challenge};
 use crate::config::RegistrationPolicy;
 use crate::crypto;
-use crate::domain::{ClientId, RedirectUri, Scope};
+use crate::domain::{ClientId, RedirectUri, ResourceIndicator, Scope, may_be_named};
 use crate::startup::AppState;
 use crate::store::{AuditEvent, ClientRecord, NewClient, RegistrationUpdate};
 use crate::tokens::alg_name;
@@ -34,6 +34,49 @@ pub struct Metadata {
     id_token_signed_response_alg: Option<String>,
     /// Only in RFC 7592 updates, where it must name the client being updated.
     client_id: Option<String>,
+    /// Audiences (Hydra's name) or resources (RFC 8707's) the client wants tokens for.
+    audience: Option<OneOrMany>,
+    resource: Option<OneOrMany>,
+}
+
+/// A string or an array of strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// An anonymous client may name only what every client may ask for (`GPTAUTH_RESOURCES`) or
+/// its own ID; anything else could be a builder's private API (issue 15, finding 8). Nothing
+/// is stored: every client may already ask for those, and its own ID is its default `aud`.
+fn check_audiences(
+    meta: &Metadata,
+    server: &[ResourceIndicator],
+    own_client_id: &str,
+) -> Result<(), Refusal> {
+    let named = [&meta.audience, &meta.resource]
+        .into_iter()
+        .flatten()
+        .flat_map(|n| match n {
+            OneOrMany::One(one) => std::slice::from_ref(one),
+            OneOrMany::Many(many) => many.as_slice(),
+        });
+    for candidate in named {
+        if !may_be_named(candidate, server, &[], Some(own_client_id)) {
+            return Err(Refusal {
+                error: "invalid_client_metadata",
+                description: format!(
+                    "audience/resource {:?} is not offered by this server",
+                    crate::domain::strip_controls(candidate)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Client metadata that passed every check.
@@ -77,8 +120,12 @@ impl Refusal {
     }
 }
 
-/// Parses and checks a registration document.
-fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
+/// Parses and checks a registration document for the client `client_id`.
+fn validate(
+    body: &[u8],
+    server_resources: &[ResourceIndicator],
+    client_id: &str,
+) -> Result<(Valid, Option<String>), Refusal> {
     if body.len() > MAX_DOCUMENT {
         return Err(Refusal::new(
             "invalid_client_metadata",
@@ -140,6 +187,7 @@ fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
             "response_types: code only",
         ));
     }
+    check_audiences(&meta, server_resources, client_id)?;
     // Registered clients get at most what the server offers; none asked means all of it.
     let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
     let scope = match meta.scope.as_deref().map(Scope::parse) {
@@ -261,11 +309,11 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         }
         RegistrationPolicy::Open => {}
     }
-    let (valid, _) = match validate(&body) {
+    let client_id = ClientId::generate();
+    let (valid, _) = match validate(&body, &state.config.resources, client_id.as_ref()) {
         Ok(v) => v,
         Err(refusal) => return refusal.respond(),
     };
-    let client_id = ClientId::generate();
     let secret = (valid.method != "none").then(crypto::random_token);
     let secret_hash = secret.as_deref().map(crypto::digest);
     let registration_token = crypto::random_token();
@@ -398,7 +446,7 @@ pub async fn update(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let (valid, named) = match validate(&body) {
+    let (valid, named) = match validate(&body, &state.config.resources, &client.client_id) {
         Ok(v) => v,
         Err(refusal) => return refusal.respond(),
     };

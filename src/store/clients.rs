@@ -494,6 +494,31 @@ impl Db {
         self.with_redirect_uris(rows).await
     }
 
+    /// Every audience and resource on the clients `owner` made: what they may name again on
+    /// another client of theirs (`domain::may_be_named`).
+    pub async fn audiences_of(&self, owner: Uuid) -> Result<Vec<String>> {
+        let rows = on_db_read!(self, |p| {
+            sqlx::query_as::<_, (Option<String>, String)>(
+                "SELECT audience, resources FROM clients WHERE owner_id = $1",
+            )
+            .bind(owner)
+            .fetch_all(p)
+            .await
+        })?;
+        let mut named: Vec<String> = Vec::new();
+        for (audience, resources) in rows {
+            for n in audience
+                .into_iter()
+                .chain(crate::domain::ResourceIndicator::split(Some(&resources)))
+            {
+                if !named.contains(&n) {
+                    named.push(n);
+                }
+            }
+        }
+        Ok(named)
+    }
+
     /// Replaces the redirect URIs and the ChatGPT-callback switch in one transaction.
     pub async fn set_redirects(
         &self,

@@ -1,13 +1,23 @@
-//! Whose tokens an API accepts (issue 15, finding 6): anonymous clients never get the issuer as
-//! `aud`, and an API pinned to its client refuses every other client's tokens.
+//! Whose tokens an API accepts (issue 15, findings 6 and 8): anonymous clients never get the
+//! issuer as `aud`, an API pinned to its client refuses every other client's tokens, and a
+//! builder may name only audiences that are theirs or the server's (`GPTAUTH_RESOURCES`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gptauth_verify::{Verifier, VerifyError};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
+use crate::cli::gptauth;
 use crate::helpers::*;
+use crate::portal::builder;
+
+/// Another builder's private API, and a resource of theirs.
+const PRIVATE_API: &str = "https://api.victim.example/v1";
+const PRIVATE_MCP: &str = "https://mcp.victim.example/mcp";
+/// What the operator offers every client.
+const SHARED: &str = "https://mcp.shared.example/mcp";
 
 fn payload(token: &str) -> Value {
     let part = token.split('.').nth(1).expect("payload");
@@ -60,6 +70,64 @@ async fn registered_client(app: &TestApp) -> TestClient {
     }
 }
 
+/// A client of `owner` whose audience and resource an operator set.
+async fn owned_client(app: &TestApp, owner: Uuid) -> String {
+    let id = format!("gpt_{}", Uuid::new_v4().simple());
+    app.db
+        .insert_client(&gptauth::store::NewClient {
+            client_id: &id,
+            name: "Victim GPT",
+            secret_hash: Some(&gptauth::crypto::digest("s")),
+            scope: "openid profile",
+            audience: Some(PRIVATE_API),
+            require_pkce: false,
+            chatgpt_callbacks: true,
+            resources: &[PRIVATE_MCP.to_string()],
+            id_token_alg: None,
+            registration_token_hash: None,
+            registered_auth_method: None,
+            owner_id: Some(owner),
+            logo_uri: None,
+            policy_uri: None,
+            redirect_uris: &[],
+        })
+        .await
+        .expect("insert client");
+    id
+}
+
+/// Posts the portal's new-client form with `audience`; the status and the page.
+async fn portal_create(
+    app: &TestApp,
+    portal: &reqwest::Client,
+    audience: &str,
+) -> (StatusCode, String) {
+    let (_, _, form) = app.get(portal, &app.url("/portal/clients/new")).await;
+    let (status, _, page) = app
+        .post_form(
+            portal,
+            &app.url("/portal/clients"),
+            &[
+                ("csrf_token", &form_value(&form, "csrf_token")),
+                ("name", "My GPT"),
+                ("chatgpt", "on"),
+                ("scope", "openid profile"),
+                ("audience", audience),
+            ],
+        )
+        .await;
+    (status, page)
+}
+
+fn alert(page: &str) -> String {
+    let marker = "<p class=\"error\" role=\"alert\">";
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no alert: {page}"))
+        + marker.len();
+    unescape(&page[start..start + page[start..].find("</p>").expect("end of alert")])
+}
+
 crate::both_backends! {
     async fn a_token_of_client_b_is_refused_by_an_api_pinned_to_client_a(app: TestApp) {
         let a = app.client().await;
@@ -97,4 +165,74 @@ crate::both_backends! {
         assert!(accepted_by_issuer_audience_check(&app, access_token(&tokens)).await);
     }
 
+    async fn a_builder_cannot_name_another_builders_audience_or_resource_in_the_portal(app: TestApp) {
+        let victim = app.user("victim@example.com").await;
+        owned_client(&app, victim).await;
+        let (mallory, portal) = builder(&app, "mallory@example.com").await;
+        for taken in [PRIVATE_API, PRIVATE_MCP] {
+            let (status, page) = portal_create(&app, &portal, taken).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{taken}: {page}");
+            assert!(alert(&page).starts_with("Audience: "), "{}", alert(&page));
+        }
+        assert!(app.db.clients_of(mallory).await.expect("db").is_empty(), "nothing was created");
+        // Not merely someone else's: any URL the operator has not offered is refused too.
+        let (status, _) = portal_create(&app, &portal, "https://unclaimed.example/api").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // The issuer is the default anyway.
+        let (status, page) = portal_create(&app, &portal, &app.address).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+    }
+
+    async fn the_owner_may_name_their_own_audience_and_the_cli_may_name_any(app: TestApp) {
+        let (victim, portal) = builder(&app, "victim@example.com").await;
+        owned_client(&app, victim).await;
+        for own in [PRIVATE_API, PRIVATE_MCP] {
+            let (status, page) = portal_create(&app, &portal, own).await;
+            assert_eq!(status, StatusCode::OK, "{own}: {page}");
+        }
+        let out = gptauth(&app, &["client", "create", "--name", "Operator's", "--redirect-uri", CHATGPT_OPENAI, "--audience", PRIVATE_API, "--resource", PRIVATE_MCP, "--json"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let created: Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(created["audience"], PRIVATE_API);
+        assert_eq!(created["resources"], json!([PRIVATE_MCP]));
+    }
+
+    async fn registration_refuses_an_audience_or_resource_the_server_does_not_offer(app: TestApp) {
+        let victim = app.user("victim@example.com").await;
+        owned_client(&app, victim).await;
+        for metadata in [
+            json!({ "redirect_uris": [CHATGPT_OPENAI], "resource": PRIVATE_MCP }),
+            json!({ "redirect_uris": [CHATGPT_OPENAI], "resource": [SHARED, PRIVATE_MCP] }),
+            json!({ "redirect_uris": [CHATGPT_OPENAI], "audience": [PRIVATE_API] }),
+            json!({ "redirect_uris": [CHATGPT_OPENAI], "audience": "https://unclaimed.example/api" }),
+            json!({ "redirect_uris": [CHATGPT_OPENAI], "audience": 7 }),
+        ] {
+            let (status, body) = register(&app, metadata.clone()).await;
+            assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{metadata}: {body}");
+        }
+        assert_eq!(app.db.list_clients().await.expect("db").len(), 1, "nothing was registered");
+    }
+}
+
+crate::both_backends_with! {
+    &[("GPTAUTH_RESOURCES", SHARED)];
+
+    async fn the_servers_own_resources_may_be_named_by_builders_and_registrations(app: TestApp) {
+        let (_, portal) = builder(&app, "builder@example.com").await;
+        let (status, page) = portal_create(&app, &portal, SHARED).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let (status, body) = register(&app, json!({ "redirect_uris": [CHATGPT_OPENAI], "resource": SHARED, "audience": [SHARED] })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        // A registered client's token for the shared resource carries it as `aud` (RFC 8707 §2).
+        let anonymous = TestClient {
+            id: body["client_id"].as_str().expect("id").into(),
+            secret: body["client_secret"].as_str().expect("secret").into(),
+        };
+        app.user("ada@example.com").await;
+        let url = app.authorize_url_with(&anonymous, CHATGPT_OPENAI, &[("resource", SHARED)]);
+        let code = app.sign_in(&browser(), &url, "ada@example.com", PASSWORD).await.code();
+        let (status, tokens) = app.exchange_code(&anonymous, false, &code, CHATGPT_OPENAI).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        assert_eq!(payload(access_token(&tokens))["aud"], SHARED);
+    }
 }
