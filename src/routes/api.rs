@@ -143,6 +143,12 @@ pub struct ClientMetadataRequest {
     pub id_token_signed_response_alg: Option<IdTokenAlg>,
     #[schema(required = false, nullable = false)]
     pub client_id: Option<String>,
+    /// Audiences (a string or an array): each must be one of the server's `GPTAUTH_RESOURCES`.
+    #[schema(required = false, nullable = false)]
+    pub audience: Option<Vec<String>>,
+    /// Resources (RFC 8707; a string or an array): each must be one of `GPTAUTH_RESOURCES`.
+    #[schema(required = false, nullable = false)]
+    pub resource: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
