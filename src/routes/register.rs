@@ -34,12 +34,16 @@ pub struct Metadata {
     id_token_signed_response_alg: Option<String>,
     /// Only in RFC 7592 updates, where it must name the client being updated.
     client_id: Option<String>,
-    /// Audiences (Hydra's name) or resources (RFC 8707's) the client wants tokens for.
+}
+
+/// The audiences (Hydra's name) or resources (RFC 8707's) a registration names, each a string
+/// or an array of strings.
+#[derive(Deserialize)]
+struct Audiences {
     audience: Option<OneOrMany>,
     resource: Option<OneOrMany>,
 }
 
-/// A string or an array of strings.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum OneOrMany {
@@ -50,29 +54,34 @@ enum OneOrMany {
 /// An anonymous client may name only what every client may ask for (`GPTAUTH_RESOURCES`) or
 /// its own ID; anything else could be a builder's private API (issue 15, finding 8). Nothing
 /// is stored: every client may already ask for those, and its own ID is its default `aud`.
+/// Runs on a document `validate` accepted.
 fn check_audiences(
-    meta: &Metadata,
+    body: &[u8],
     server: &[ResourceIndicator],
     own_client_id: &str,
 ) -> Result<(), Refusal> {
-    let named = [&meta.audience, &meta.resource]
+    let named: Audiences = serde_json::from_slice(body).map_err(|_| {
+        Refusal::new(
+            "invalid_client_metadata",
+            "audience and resource are a string or an array of strings",
+        )
+    })?;
+    let named = [named.audience, named.resource]
         .into_iter()
         .flatten()
         .flat_map(|n| match n {
-            OneOrMany::One(one) => std::slice::from_ref(one),
-            OneOrMany::Many(many) => many.as_slice(),
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
         });
     for candidate in named {
-        if !may_be_named(candidate, server, &[], Some(own_client_id)) {
+        if !may_be_named(&candidate, server, &[], Some(own_client_id)) {
+            let shown: String = crate::domain::strip_controls(&candidate)
+                .chars()
+                .take(200)
+                .collect();
             return Err(Refusal {
                 error: "invalid_client_metadata",
-                description: format!(
-                    "audience/resource {:?} is not offered by this server",
-                    crate::domain::strip_controls(candidate)
-                        .chars()
-                        .take(200)
-                        .collect::<String>()
-                ),
+                description: format!("audience/resource {shown:?} is not offered by this server"),
             });
         }
     }
@@ -120,12 +129,8 @@ impl Refusal {
     }
 }
 
-/// Parses and checks a registration document for the client `client_id`.
-fn validate(
-    body: &[u8],
-    server_resources: &[ResourceIndicator],
-    client_id: &str,
-) -> Result<(Valid, Option<String>), Refusal> {
+/// Parses and checks a registration document.
+fn validate(body: &[u8]) -> Result<(Valid, Option<String>), Refusal> {
     if body.len() > MAX_DOCUMENT {
         return Err(Refusal::new(
             "invalid_client_metadata",
@@ -187,7 +192,6 @@ fn validate(
             "response_types: code only",
         ));
     }
-    check_audiences(&meta, server_resources, client_id)?;
     // Registered clients get at most what the server offers; none asked means all of it.
     let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
     let scope = match meta.scope.as_deref().map(Scope::parse) {
@@ -309,11 +313,14 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         }
         RegistrationPolicy::Open => {}
     }
-    let client_id = ClientId::generate();
-    let (valid, _) = match validate(&body, &state.config.resources, client_id.as_ref()) {
+    let (valid, _) = match validate(&body) {
         Ok(v) => v,
         Err(refusal) => return refusal.respond(),
     };
+    let client_id = ClientId::generate();
+    if let Err(refusal) = check_audiences(&body, &state.config.resources, client_id.as_ref()) {
+        return refusal.respond();
+    }
     let secret = (valid.method != "none").then(crypto::random_token);
     let secret_hash = secret.as_deref().map(crypto::digest);
     let registration_token = crypto::random_token();
@@ -446,7 +453,7 @@ pub async fn update(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let (valid, named) = match validate(&body, &state.config.resources, &client.client_id) {
+    let (valid, named) = match validate(&body) {
         Ok(v) => v,
         Err(refusal) => return refusal.respond(),
     };
@@ -455,6 +462,9 @@ pub async fn update(
             "invalid_client_metadata",
             "the document's client_id must be this client's",
         );
+    }
+    if let Err(refusal) = check_audiences(&body, &state.config.resources, &client.client_id) {
+        return refusal.respond();
     }
     if (valid.method == "none") != client.secret_hash.is_none() {
         return refuse(

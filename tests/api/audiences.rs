@@ -211,6 +211,19 @@ crate::both_backends! {
             assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{metadata}: {body}");
         }
         assert_eq!(app.db.list_clients().await.expect("db").len(), 1, "nothing was registered");
+        // Nor through an update of the registration (RFC 7592 §2.2).
+        let (status, registered) = register(&app, json!({ "redirect_uris": [CHATGPT_OPENAI] })).await;
+        assert_eq!(status, StatusCode::CREATED, "{registered}");
+        let resp = reqwest::Client::new()
+            .put(registered["registration_client_uri"].as_str().expect("uri"))
+            .bearer_auth(registered["registration_access_token"].as_str().expect("token"))
+            .json(&json!({ "client_id": registered["client_id"], "redirect_uris": [CHATGPT_OPENAI], "resource": PRIVATE_MCP }))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: Value = resp.json().await.expect("json");
+        assert_eq!(body["error"], "invalid_client_metadata", "{body}");
     }
 }
 
