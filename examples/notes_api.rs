@@ -5,8 +5,11 @@
 //!
 //! ```sh
 //! NOTES_ISSUER=https://auth.example.com NOTES_PUBLIC_URL=https://api.example.com \
-//!   cargo run --example notes_api
+//!   NOTES_CLIENT_ID=gpt_… cargo run --example notes_api
 //! ```
+//!
+//! `NOTES_CLIENT_ID` (space-separated for several) pins your GPT's client: without it, a token
+//! any other client of the same gptauth obtained for the issuer audience is accepted too.
 //!
 //! Then paste `NOTES_PUBLIC_URL/openapi.yaml` into the GPT editor's "Import from URL".
 //! Notes live in memory: this is an example, not a product.
@@ -108,6 +111,9 @@ async fn main() -> std::io::Result<()> {
     let mut builder = Verifier::builder(&issuer);
     if let Ok(audience) = std::env::var("NOTES_AUDIENCE") {
         builder = builder.audience(audience);
+    }
+    for client_id in env("NOTES_CLIENT_ID", "").split_whitespace() {
+        builder = builder.client_id(client_id);
     }
     let verifier = builder
         .build()

@@ -396,7 +396,7 @@ fn client_json(client: &ClientRecord, secret: Option<&str>, config: &Config) -> 
         "name": client.name,
         "redirect_uris": client.redirect_uris,
         "scope": client.scope,
-        "audience": client.audience.clone().unwrap_or_else(|| config.issuer.to_string()),
+        "audience": client.default_audience(config.issuer.as_str()),
         "public": client.secret_hash.is_none(),
         "require_pkce": client.requires_pkce(),
         "chatgpt_callbacks": client.chatgpt_callbacks,

@@ -11,7 +11,7 @@
 //! use gptauth_verify::Verifier;
 //!
 //! let verifier = Verifier::builder("https://auth.example.com")
-//!     .audience("https://api.example.com")
+//!     .client_id("gpt_0123…") // your GPT's client ID: every other client's token is refused
 //!     .build()?;
 //! let user = verifier.verify_header("Bearer eyJ…").await?;
 //! println!("request from {} via GPT client {}", user.sub, user.client_id);
@@ -63,6 +63,9 @@ pub enum VerifyError {
     Issuer,
     #[error("the token is meant for another audience")]
     Audience,
+    /// Issued to a client other than the ones pinned with [`VerifierBuilder::client_id`].
+    #[error("the token was issued to another client")]
+    Client,
     #[error("the token lacks a required claim")]
     Claims,
     /// The issuer's keys could not be fetched and none are cached.
@@ -184,6 +187,7 @@ pub struct VerifierBuilder {
     issuer: String,
     audience: Option<String>,
     resource: Option<String>,
+    client_ids: Vec<String>,
     jwks_uri: Option<String>,
     leeway: u64,
     refetch_interval: Duration,
@@ -192,9 +196,20 @@ pub struct VerifierBuilder {
 
 impl VerifierBuilder {
     /// The `aud` your API accepts (the client's `--audience` in gptauth). Default: the issuer,
-    /// which is what gptauth puts in `aud` for clients without an audience.
+    /// which is what gptauth puts in `aud` for operator and portal clients without an audience
+    /// (dynamically registered and metadata-document clients get their own `client_id`), so
+    /// pin your client with [`Self::client_id`] too.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
+        self
+    }
+
+    /// Accept only tokens issued to this client (the `client_id` claim, RFC 9068 §2.2): your
+    /// GPT's client ID. Call again to accept several. Without it, any client's token for the
+    /// audience passes, and with the default audience (the issuer) that is every client of
+    /// the server made by its operator or in its portal.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_ids.push(client_id.into());
         self
     }
 
@@ -250,6 +265,7 @@ impl VerifierBuilder {
                     .or_else(|| self.resource.clone())
                     .unwrap_or_else(|| issuer.clone()),
                 resource: self.resource,
+                client_ids: self.client_ids,
                 issuer,
                 jwks_uri: RwLock::new(self.jwks_uri),
                 leeway: self.leeway,
@@ -273,6 +289,8 @@ struct Inner {
     issuer: String,
     audience: String,
     resource: Option<String>,
+    /// Empty: any client.
+    client_ids: Vec<String>,
     jwks_uri: RwLock<Option<String>>,
     leeway: u64,
     refetch_interval: Duration,
@@ -293,6 +311,7 @@ impl Verifier {
             issuer: issuer.into(),
             audience: None,
             resource: None,
+            client_ids: Vec::new(),
             jwks_uri: None,
             leeway: 30,
             refetch_interval: Duration::from_secs(30),
@@ -362,7 +381,8 @@ impl Verifier {
         self.verify(token).await
     }
 
-    /// Verifies a token: signature with a published key, `typ`, `iss`, `aud`, `exp`/`nbf`.
+    /// Verifies a token: signature with a published key, `typ`, `iss`, `aud`, `exp`/`nbf`, and
+    /// the client when pinned.
     pub async fn verify(&self, token: &str) -> Result<AuthenticatedUser, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if !header.typ.as_deref().is_some_and(|t| {
@@ -397,6 +417,10 @@ impl Verifier {
             }
         })?;
         let c = data.claims;
+        // After the signature: an unsigned token learns nothing from this answer.
+        if !self.inner.client_ids.is_empty() && !self.inner.client_ids.contains(&c.client_id) {
+            return Err(VerifyError::Client);
+        }
         Ok(AuthenticatedUser {
             sub: c.sub,
             client_id: c.client_id,

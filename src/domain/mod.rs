@@ -15,7 +15,7 @@ pub use email::Email;
 pub use password::Password;
 pub use printable::{escape_controls, strip_controls};
 pub use redirect_uri::RedirectUri;
-pub use resource::ResourceIndicator;
+pub use resource::{ResourceIndicator, may_be_named};
 pub use scope::{OFFLINE_ACCESS, Scope};
 
 /// Why a raw value was refused; the message is safe to show to the person who typed it.

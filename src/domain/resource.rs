@@ -54,6 +54,23 @@ impl ResourceIndicator {
     }
 }
 
+/// Whether someone other than the operator (a builder in the portal, an anonymous registration)
+/// may name `candidate` as a client's audience or resource: it must be one the operator offers
+/// every client (`GPTAUTH_RESOURCES`), one already on a client of the same owner (`owned`), or
+/// the client's own ID. Anything else could be another builder's private API, whose tokens that
+/// client would then obtain (RFC 8707 §2 leaves which resources a client may name to policy; the
+/// CLI, the operator's tool, may name any).
+pub fn may_be_named(
+    candidate: &str,
+    server: &[ResourceIndicator],
+    owned: &[String],
+    own_client_id: Option<&str>,
+) -> bool {
+    server.iter().any(|r| r.as_ref() == candidate)
+        || owned.iter().any(|o| o == candidate)
+        || own_client_id == Some(candidate)
+}
+
 impl AsRef<str> for ResourceIndicator {
     fn as_ref(&self) -> &str {
         &self.0
@@ -69,6 +86,22 @@ impl fmt::Display for ResourceIndicator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_offered_owned_or_own_audiences_may_be_named() {
+        let server = [ResourceIndicator::parse("https://mcp.example.com/mcp").expect("valid")];
+        let owned = ["https://api.mine.example".to_string()];
+        let named = |c: &str| may_be_named(c, &server, &owned, Some("gpt_1"));
+        assert!(named("https://mcp.example.com/mcp"));
+        assert!(named("https://api.mine.example"));
+        assert!(named("gpt_1"));
+        // Exact match only: no prefix, no trailing slash, no other client's ID.
+        assert!(!named("https://mcp.example.com/mcp/"));
+        assert!(!named("https://mcp.example.com"));
+        assert!(!named("https://api.mine.example/x"));
+        assert!(!named("gpt_2"));
+        assert!(!may_be_named("gpt_1", &server, &owned, None));
+    }
 
     #[test]
     fn absolute_uris_without_fragments_only() {

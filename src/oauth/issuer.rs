@@ -43,8 +43,8 @@ impl JwtIssuer {
         }
     }
 
-    /// `resources`: what this token is for (RFC 8707); without any, the client's audience, else
-    /// the issuer. Returns the token, its expiry and its `jti`.
+    /// `resources`: what this token is for (RFC 8707); without any, the client's default
+    /// audience (`ClientRecord::default_audience`). Returns the token, its expiry and its `jti`.
     fn access_token(
         &self,
         grant: &Grant,
@@ -62,8 +62,10 @@ impl JwtIssuer {
                 ctx.client
                     .as_ref()
                     .filter(|c| c.client_id == grant.client_id)
-                    .and_then(|c| c.audience.clone())
-                    .unwrap_or_else(|| self.issuer.to_string()),
+                    .map(|c| c.default_audience(self.issuer.as_str()))
+                    // Client authentication always loads the client; should it not have, the
+                    // narrowest audience rather than the issuer.
+                    .unwrap_or_else(|| grant.client_id.clone()),
             )
         });
         let claims = AccessClaims {

@@ -163,6 +163,12 @@ pub struct ClientMetadataRequest {
     /// `private_key_jwt`: the client's public keys, as a JWK Set (instead of `jwks_uri`).
     #[schema(required = false, nullable = false)]
     pub jwks: Option<Jwks>,
+    /// Audiences (a string or an array): each must be one of the server's `GPTAUTH_RESOURCES`.
+    #[schema(required = false, nullable = false)]
+    pub audience: Option<Vec<String>>,
+    /// Resources (RFC 8707; a string or an array): each must be one of `GPTAUTH_RESOURCES`.
+    #[schema(required = false, nullable = false)]
+    pub resource: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -12,7 +12,7 @@ use super::api::{ClientInformation, ClientMetadataRequest, RegistrationError};
 use super::bearer::{bearer_token, refuse as challenge};
 use crate::config::RegistrationPolicy;
 use crate::crypto;
-use crate::domain::{ClientId, RedirectUri, Scope};
+use crate::domain::{ClientId, RedirectUri, ResourceIndicator, Scope, may_be_named};
 use crate::startup::AppState;
 use crate::store::{
     AuditEvent, AuthMethod, ClientKeys, ClientRecord, NewClient, RegistrationUpdate,
@@ -39,6 +39,58 @@ pub struct Metadata {
     /// private_key_jwt (RFC 7523 §2.2): where the client publishes its keys, or the keys.
     jwks_uri: Option<String>,
     jwks: Option<Value>,
+}
+
+/// The audiences (Hydra's name) or resources (RFC 8707's) a registration names, each a string
+/// or an array of strings.
+#[derive(Deserialize)]
+struct Audiences {
+    audience: Option<OneOrMany>,
+    resource: Option<OneOrMany>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// An anonymous client may name only what every client may ask for (`GPTAUTH_RESOURCES`) or
+/// its own ID; anything else could be a builder's private API (issue 15, finding 8). Nothing
+/// is stored: every client may already ask for those, and its own ID is its default `aud`.
+/// Runs on a document `validate` accepted.
+fn check_audiences(
+    body: &[u8],
+    server: &[ResourceIndicator],
+    own_client_id: &str,
+) -> Result<(), Refusal> {
+    let named: Audiences = serde_json::from_slice(body).map_err(|_| {
+        Refusal::new(
+            "invalid_client_metadata",
+            "audience and resource are a string or an array of strings",
+        )
+    })?;
+    let named = [named.audience, named.resource]
+        .into_iter()
+        .flatten()
+        .flat_map(|n| match n {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        });
+    for candidate in named {
+        if !may_be_named(&candidate, server, &[], Some(own_client_id)) {
+            let shown: String = crate::domain::strip_controls(&candidate)
+                .chars()
+                .take(200)
+                .collect();
+            return Err(Refusal {
+                error: "invalid_client_metadata",
+                description: format!("audience/resource {shown:?} is not offered by this server"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Client metadata that passed every check.
@@ -323,6 +375,10 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         Ok(v) => v,
         Err(refusal) => return refusal.respond(),
     };
+    let client_id = ClientId::generate();
+    if let Err(refusal) = check_audiences(&body, &state.config.resources, client_id.as_ref()) {
+        return refusal.respond();
+    }
     // The token is spent only by a registration that is going to happen: a document refused
     // above leaves a single-use token usable for the corrected one.
     if state.config.registration == RegistrationPolicy::Token {
@@ -339,7 +395,6 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
             Err(e) => return unavailable(e),
         }
     }
-    let client_id = ClientId::generate();
     let secret = (valid.auth_method() == AuthMethod::ClientSecret).then(crypto::random_token);
     let secret_hash = secret.as_deref().map(crypto::digest);
     let registration_token = crypto::random_token();
@@ -484,6 +539,9 @@ pub async fn update(
             "invalid_client_metadata",
             "the document's client_id must be this client's",
         );
+    }
+    if let Err(refusal) = check_audiences(&body, &state.config.resources, &client.client_id) {
+        return refusal.respond();
     }
     if valid.auth_method() != client.auth_method() {
         return refuse(

@@ -84,6 +84,26 @@ impl ClientRecord {
     pub fn requires_pkce(&self) -> bool {
         self.require_pkce || self.secret_hash.is_none()
     }
+
+    /// Made by anyone at all: dynamically registered (RFC 7591) or described by a client ID
+    /// metadata document, rather than by an operator or a builder.
+    pub fn is_anonymous(&self) -> bool {
+        self.owner_id.is_none()
+            && (self.registration_token_hash.is_some() || self.metadata_expires_at.is_some())
+    }
+
+    /// `aud` of this client's access tokens when the request names no resource: its configured
+    /// audience, else the issuer for an operator's or builder's client (what existing APIs
+    /// check), else its own ID. Anyone can register a client, so an anonymous one never gets
+    /// the issuer: its tokens would pass every API that checks only `aud` (RFC 9068 §3 has the
+    /// resource server check that `aud` names it).
+    pub fn default_audience(&self, issuer: &str) -> String {
+        match &self.audience {
+            Some(audience) => audience.clone(),
+            None if self.is_anonymous() => self.client_id.clone(),
+            None => issuer.to_string(),
+        }
+    }
 }
 
 /// Replaces a client's redirect URIs inside the caller's transaction `tx` (a macro: each
@@ -545,6 +565,31 @@ impl Db {
             .await
         })?;
         self.with_redirect_uris(rows).await
+    }
+
+    /// Every audience and resource on the clients `owner` made: what they may name again on
+    /// another client of theirs (`domain::may_be_named`).
+    pub async fn audiences_of(&self, owner: Uuid) -> Result<Vec<String>> {
+        let rows = on_db_read!(self, |p| {
+            sqlx::query_as::<_, (Option<String>, String)>(
+                "SELECT audience, resources FROM clients WHERE owner_id = $1",
+            )
+            .bind(owner)
+            .fetch_all(p)
+            .await
+        })?;
+        let mut named: Vec<String> = Vec::new();
+        for (audience, resources) in rows {
+            for n in audience
+                .into_iter()
+                .chain(crate::domain::ResourceIndicator::split(Some(&resources)))
+            {
+                if !named.contains(&n) {
+                    named.push(n);
+                }
+            }
+        }
+        Ok(named)
     }
 
     /// Replaces the redirect URIs and the ChatGPT-callback switch in one transaction.

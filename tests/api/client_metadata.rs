@@ -273,7 +273,8 @@ crate::both_backends_with! {
             ("client_id", &id), ("code_verifier", &verifier),
         ]).await;
         assert_eq!(status, StatusCode::OK, "{tokens}");
-        let claims = app.verify_jwt(tokens["access_token"].as_str().expect("access token")).await;
+        // `aud` is the client's own ID, never the issuer: anyone can name a document.
+        let claims = app.verify_jwt_for(tokens["access_token"].as_str().expect("access token"), &id).await;
         assert_eq!(claims["client_id"], id.as_str());
         assert_eq!(claims["scope"], "openid profile");
         assert!(tokens["id_token"].is_string(), "openid was granted: {tokens}");

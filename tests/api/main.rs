@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod audiences;
 mod authorize;
 mod cli;
 mod client_metadata;

@@ -30,7 +30,7 @@ async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
     browser
 }
 
-async fn builder(app: &TestApp, email: &str) -> (Uuid, reqwest::Client) {
+pub(crate) async fn builder(app: &TestApp, email: &str) -> (Uuid, reqwest::Client) {
     let id = app.user(email).await;
     assert!(app.db.set_builder(id, true).await.expect("role"));
     (id, signed_in(app, email).await)

@@ -46,7 +46,8 @@ crate::both_backends! {
             secret: confidential["client_secret"].as_str().expect("secret").into(),
         };
         let tokens = app.tokens_for(&confidential, "ada@example.com").await;
-        app.verify_jwt(tokens["access_token"].as_str().expect("at")).await;
+        // An anonymous client's tokens are for its own ID, never the issuer (issue 15, finding 6).
+        app.verify_jwt_for(tokens["access_token"].as_str().expect("at"), &confidential.id).await;
         let id_header = jsonwebtoken::decode_header(tokens["id_token"].as_str().expect("id_token")).expect("header");
         assert_eq!(id_header.alg, jsonwebtoken::Algorithm::ES256, "the registered ID token algorithm");
     }

@@ -75,7 +75,9 @@ describe('openid-client (OpenID Connect RP) against gptauth', () => {
     return { tokens, nonce };
   }
 
-  async function checkTokens(config, { tokens, nonce }, expectedAlg) {
+  // accessAudience: the issuer for a CLI client; a dynamically registered client's tokens are
+  // for its own client_id, never the issuer (anyone may register one).
+  async function checkTokens(config, { tokens, nonce }, expectedAlg, accessAudience = gptauth.issuer) {
     assert.equal(tokens.token_type.toLowerCase(), 'bearer');
     assert.ok(tokens.refresh_token, 'a refresh token');
     assert.ok(tokens.id_token, 'an id_token (OpenID Connect Core 3.1.3.3: scope openid)');
@@ -96,7 +98,7 @@ describe('openid-client (OpenID Connect RP) against gptauth', () => {
     if (aud.length > 1) assert.equal(claims.azp, config.clientMetadata().client_id, 'azp with several audiences');
 
     const { payload: access } = await jwtVerify(tokens.access_token, jwks, {
-      issuer: gptauth.issuer, audience: gptauth.issuer, typ: 'at+jwt', algorithms: ['ES256'],
+      issuer: gptauth.issuer, audience: accessAudience, typ: 'at+jwt', algorithms: ['ES256'],
     });
     assert.equal(access.sub, claims.sub, 'access token and id_token name the same user');
     assert.equal(access.client_id, config.clientMetadata().client_id);
@@ -163,7 +165,7 @@ describe('openid-client (OpenID Connect RP) against gptauth', () => {
     assert.ok(registered.client_secret, 'a confidential client');
     assert.equal(registered.id_token_signed_response_alg, 'ES256', 'the registration response echoes the alg');
     const result = await signIn(config);
-    const claims = await checkTokens(config, result, 'ES256');
+    const claims = await checkTokens(config, result, 'ES256', registered.client_id);
     await checkUserinfoAndRefresh(config, result.tokens, claims);
   }));
 

@@ -5,12 +5,15 @@ Started by run.sh with the venv's Python (PyJWT + cryptography installed). It
 
 1. takes the ```python and ```js blocks verbatim from README.md's section
    "## Validate the token in your API" and writes them to temp modules, replacing only the
-   issuer URL https://auth.example.com with the live server's issuer;
+   issuer URL https://auth.example.com with the live server's issuer and the placeholder client
+   ID with the CLI-made client's;
 2. starts `gptauth serve` (fresh temp SQLite, free port, GPTAUTH_ACCESS_TOKEN_TTL=2), creates a
    client and a user with the CLI and gets a real access token through the plain-HTTP
    login -> authorize -> consent -> token flow;
 3. feeds the Python snippet's `user_id` (in this process) and the Node snippet's `userId` (in a
-   node worker, verify.mjs) the real token and forged ones, and checks what each accepts;
+   node worker, verify.mjs) the real token and forged ones, and checks what each accepts; then
+   real tokens of another CLI client and of a dynamically registered one, which the pinned
+   snippets must refuse;
 4. stops the server and removes its temp dir, whatever happened.
 
 The last line printed is "N passed, M failed"; the exit status is 0 only when M is 0.
@@ -49,6 +52,7 @@ README = os.environ.get("README") or os.path.join(ROOT, "README.md")
 
 SECTION = "## Validate the token in your API"
 PLACEHOLDER = "https://auth.example.com"
+CLIENT_PLACEHOLDER = "gpt_your_client_id"
 TTL = 2  # seconds: short, so that the same token can be seen valid and then expired
 
 REDIRECT_URI = "https://chat.openai.com/aip/g-abc/oauth/callback"
@@ -106,11 +110,12 @@ def extract_snippets(text: str) -> dict[str, str]:
     return out
 
 
-def point_at(code: str, issuer: str, lang: str) -> str:
-    """The snippet with only the placeholder issuer URL replaced by the live one."""
-    if PLACEHOLDER not in code:
-        raise RuntimeError(f"README {lang} snippet does not mention {PLACEHOLDER}")
-    code = code.replace(PLACEHOLDER, issuer)
+def point_at(code: str, issuer: str, client_id: str, lang: str) -> str:
+    """The snippet with only the placeholder issuer URL and client ID replaced by the live ones."""
+    for placeholder in (PLACEHOLDER, CLIENT_PLACEHOLDER):
+        if placeholder not in code:
+            raise RuntimeError(f"README {lang} snippet does not mention {placeholder}")
+    code = code.replace(PLACEHOLDER, issuer).replace(CLIENT_PLACEHOLDER, client_id)
     if "example.com" in code:
         raise RuntimeError(f"README {lang} snippet still names example.com after substitution")
     return code
@@ -165,6 +170,9 @@ class Server:
     def start(self) -> None:
         self.client = self.cli("client", "create", "--name", "Snippet GPT",
                                "--redirect-uri", REDIRECT_URI, "--json")
+        # Another builder's GPT on the same server: its tokens are not for the snippets' API.
+        self.other_client = self.cli("client", "create", "--name", "Someone else's GPT",
+                                     "--redirect-uri", REDIRECT_URI, "--json")
         self.user = self.cli("user", "create", "--email", EMAIL, "--password-stdin", "--json",
                              stdin=PASSWORD + "\n")
         logf = open(self.log_path, "wb")
@@ -338,9 +346,20 @@ def expect(cond: bool, what: str, status=None, body: str = "") -> None:
         raise RuntimeError(f"flow: {what} (status {status})\n{body[:2000]}")
 
 
-def authorization_code(server: Server) -> str:
+def register_client(server: Server) -> dict:
+    """A confidential client registered anonymously (RFC 7591), as anyone on the Internet can."""
+    req = urllib.request.Request(f"{server.issuer}/oauth/register", method="POST", data=json.dumps({
+        "client_name": "Anyone", "redirect_uris": [REDIRECT_URI],
+        "token_endpoint_auth_method": "client_secret_post"}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        expect(r.status == 201, "POST /oauth/register", r.status)
+        return json.load(r)
+
+
+def authorization_code(server: Server, client: dict) -> str:
     b = Browser(server.issuer)
-    client_id = server.client["client_id"]
+    client_id = client["client_id"]
     authorize = "/oauth/authorize?" + urllib.parse.urlencode({
         "response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI, "state": STATE})
 
@@ -377,10 +396,10 @@ def authorization_code(server: Server) -> str:
     return q["code"][0]
 
 
-def token_request(server: Server, form: dict) -> dict:
+def token_request(server: Server, form: dict, client: dict) -> dict:
     b = Browser(server.issuer)
     status, _, body = b.request("POST", "/oauth/token", {
-        **form, "client_id": server.client["client_id"], "client_secret": server.client["client_secret"]})
+        **form, "client_id": client["client_id"], "client_secret": client["client_secret"]})
     expect(status == 200, f"POST /oauth/token ({form['grant_type']})", status, body)
     tokens = json.loads(body)
     expect(bool(tokens.get("access_token")) and bool(tokens.get("refresh_token")),
@@ -521,9 +540,9 @@ def main() -> int:
         py_path = os.path.join(workdir, "readme_snippet.py")
         js_path = os.path.join(workdir, "readme_snippet.mjs")
         with open(py_path, "w", encoding="utf-8") as f:
-            f.write(point_at(snippets["python"], server.issuer, "python"))
+            f.write(point_at(snippets["python"], server.issuer, server.client["client_id"], "python"))
         with open(js_path, "w", encoding="utf-8") as f:
-            f.write(point_at(snippets["js"], server.issuer, "js"))
+            f.write(point_at(snippets["js"], server.issuer, server.client["client_id"], "js"))
         # The snippet imports "jose": resolve it from this folder's node_modules.
         os.symlink(os.path.join(HERE, "node_modules"), os.path.join(workdir, "node_modules"))
 
@@ -537,11 +556,11 @@ def main() -> int:
         # Get a token just after a second boundary (iat is whole seconds), so that it has nearly
         # the full TTL left, and check it at once. Should the machine stall long enough for the
         # real token to expire before it is checked, get a fresh one (refresh grant) and redo.
-        code = authorization_code(server)
+        code = authorization_code(server, server.client)
         grant = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI}
         for attempt in range(3):
             time.sleep(1.02 - time.time() % 1)
-            tokens = token_request(server, grant)
+            tokens = token_request(server, grant, server.client)
             access = tokens["access_token"]
             batch = {"real": access, **forgeries(access, server.issuer)}
             got = run_batch(module, node, batch)
@@ -569,6 +588,26 @@ def main() -> int:
                 r = got[lang][name]
                 ok = not r["ok"] and not is_unrelated(lang, r)
                 results.check(ok, f"{lang}: {name} token rejected", describe(r)
+                              + ("" if r["ok"] or ok else "  <- refused for an unrelated reason"))
+
+        # Genuine tokens of other clients of the same server: one an operator made (aud is the
+        # issuer: refused by the client_id pin) and one anyone registered (aud is its client_id).
+        for name, client in (("other-client", server.other_client), ("registered-client", register_client(server))):
+            grant = {"grant_type": "authorization_code", "code": authorization_code(server, client),
+                     "redirect_uri": REDIRECT_URI}
+            for attempt in range(3):
+                time.sleep(1.02 - time.time() % 1)
+                foreign = token_request(server, grant, client)
+                got = run_batch(module, node, {name: foreign["access_token"]})
+                if not any(is_expiry(lang, got[lang][name]) for lang in got):
+                    break
+                log(f"note: the {name} token expired before it was checked (attempt {attempt + 1}); retrying")
+                grant = {"grant_type": "refresh_token", "refresh_token": foreign["refresh_token"]}
+            aud = json.loads(unb64url(foreign["access_token"].split(".")[1])).get("aud")
+            for lang in ("python", "js"):
+                r = got[lang][name]
+                ok = not r["ok"] and not is_unrelated(lang, r)
+                results.check(ok, f"{lang}: {name} token rejected (aud={aud})", describe(r)
                               + ("" if r["ok"] or ok else "  <- refused for an unrelated reason"))
 
         # The same real token once it has expired (+1 s): refused, and for being expired.

@@ -2,7 +2,8 @@
 # Runs the README's token-validation snippets (section "Validate the token in your API": the
 # Python PyJWT one and the Node jose one, taken verbatim from README.md) against a live gptauth:
 # a real access token must be accepted, and tampered, foreign-key, unsigned / alg-none,
-# HS256-confusion and expired tokens refused. Ends with "N passed, M failed".
+# HS256-confusion and expired tokens refused, as well as genuine tokens of another client and of
+# a dynamically registered one (the snippets pin client_id). Ends with "N passed, M failed".
 #
 #   bash tests/snippets/run.sh
 #

@@ -10,7 +10,7 @@ use super::chart::{Chart, DAYS, chart};
 use super::{builder, date, managed_client};
 use crate::auth::csrf;
 use crate::crypto;
-use crate::domain::{ClientId, RedirectUri, Scope};
+use crate::domain::{ClientId, RedirectUri, Scope, may_be_named};
 use crate::routes::authorize::unavailable;
 use crate::routes::login::see_other;
 use crate::routes::pages::{form_expired, render};
@@ -241,6 +241,28 @@ fn check(form: &ClientForm) -> Result<Checked, String> {
     })
 }
 
+/// Why the builder may not name `audience`, if they may not: a builder names only what the
+/// operator offers, what is already on a client of theirs, or the issuer (the default), so that
+/// no one obtains tokens for another builder's API (issue 15, finding 8). Operators name any
+/// with the CLI.
+async fn audience_refusal(
+    state: &AppState,
+    user: &UserRecord,
+    audience: &str,
+    client_id: &str,
+) -> Result<Option<String>, HttpResponse> {
+    if audience == state.config.issuer.as_str() {
+        return Ok(None);
+    }
+    let owned = state.db.audiences_of(user.id).await.map_err(unavailable)?;
+    if may_be_named(audience, &state.config.resources, &owned, Some(client_id)) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "Audience: {audience} is neither one of this server's resources nor an audience of one of your clients. Leave it empty, or ask the operator to add it (GPTAUTH_RESOURCES, or gptauth client create --audience)."
+    )))
+}
+
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -261,6 +283,15 @@ pub async fn create(
         }
     };
     let client_id = ClientId::generate();
+    if let Some(audience) = &checked.audience {
+        match audience_refusal(&state, &user, audience, client_id.as_ref()).await {
+            Ok(None) => {}
+            Ok(Some(message)) => {
+                return new_page(&req, &state, StatusCode::BAD_REQUEST, form, Some(message));
+            }
+            Err(resp) => return resp,
+        }
+    }
     let secret = crypto::random_token();
     let inserted = state
         .db
