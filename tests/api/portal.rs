@@ -48,7 +48,7 @@ fn text_by_id(html: &str, id: &str) -> String {
 }
 
 /// Creates a client in the portal; returns its page (with the secret shown once).
-async fn create_client(
+pub(crate) async fn create_client(
     app: &TestApp,
     browser: &reqwest::Client,
     fields: &[(&str, &str)],

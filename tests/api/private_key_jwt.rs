@@ -693,3 +693,36 @@ async fn without_the_test_flag_a_loopback_jwks_uri_is_never_fetched() {
     );
     assert_eq!(publisher.hits(JWKS_PATH), 0, "never fetched");
 }
+
+crate::both_backends_with! {
+    SETTINGS;
+
+    async fn a_builder_creates_a_private_key_jwt_client_in_the_portal(app: TestApp) {
+        app.user("ada@example.com").await;
+        let (_, portal) = crate::portal::builder(&app, "builder@example.com").await;
+        let publisher = Publisher::start().await;
+        let key = Key::new("portal-1", Algorithm::ES256);
+        publisher.document("/keys.json", &json!({ "keys": [key.public] }), None);
+        let page = crate::portal::create_client(&app, &portal, &[
+            ("name", "Signed app"), ("redirect_uris", CALLBACK), ("scope", "openid profile offline_access"),
+            ("jwks_uri", &publisher.url("/keys.json")),
+        ]).await;
+        assert!(page.contains("private_key_jwt"), "{page}");
+        let marker = "id=\"value-client-id\">";
+        let start = page.find(marker).expect("the client ID on the page") + marker.len();
+        let client_id = page[start..start + page[start..].find('<').expect("end")].to_string();
+        let client = app.db.client(&client_id).await.expect("db").expect("client");
+        assert!(client.secret_hash.is_none(), "a client with keys gets no secret");
+        code_and_refresh_with_assertions(&app, &client_id, &key).await;
+        // A JWKS URI that cannot work is a form error, and nothing is stored.
+        let (status, _, form) = app.get(&portal, &app.url("/portal/clients/new")).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _, refused) = app.post_form(&portal, &app.url("/portal/clients"), &[
+            ("csrf_token", &form_value(&form, "csrf_token")), ("name", "Bad keys"), ("redirect_uris", CALLBACK),
+            ("scope", "openid"), ("jwks_uri", "ftp://keys.example/jwks.json"),
+        ]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(refused.contains("JWKS URI"), "{refused}");
+        assert_eq!(app.db.list_clients().await.expect("clients").len(), 1);
+    }
+}

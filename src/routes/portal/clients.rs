@@ -53,6 +53,10 @@ pub struct ClientForm {
     pub scope: String,
     #[serde(default)]
     pub audience: String,
+    /// private_key_jwt (RFC 7523 §2.2): where the client publishes its public keys; the
+    /// client then signs its token requests and gets no secret.
+    #[serde(default)]
+    pub jwks_uri: String,
     #[serde(default)]
     pub csrf_token: String,
 }
@@ -292,26 +296,42 @@ pub async fn create(
             Err(resp) => return resp,
         }
     }
-    let secret = crypto::random_token();
+    let jwks_uri = form.jwks_uri.trim();
+    let keys = match crate::client_metadata::check_keys(
+        (!jwks_uri.is_empty()).then_some(jwks_uri),
+        None,
+    ) {
+        Ok(keys) => keys,
+        Err(e) => {
+            let message = format!("JWKS URI: {e}");
+            return new_page(&req, &state, StatusCode::BAD_REQUEST, form, Some(message));
+        }
+    };
+    // A client with keys signs its token requests instead of holding a secret.
+    let secret = keys.is_none().then(crypto::random_token);
+    let secret_hash = secret.as_deref().map(crypto::digest);
     let inserted = state
         .db
-        .insert_client(&NewClient {
-            client_id: client_id.as_ref(),
-            name: &checked.name,
-            secret_hash: Some(&crypto::digest(&secret)),
-            scope: &checked.scope.to_string(),
-            audience: checked.audience.as_deref(),
-            require_pkce: false,
-            chatgpt_callbacks: checked.chatgpt_callbacks,
-            resources: &[],
-            id_token_alg: None,
-            registration_token_hash: None,
-            registered_auth_method: None,
-            owner_id: Some(user.id),
-            logo_uri: checked.logo_uri.as_deref(),
-            policy_uri: checked.policy_uri.as_deref(),
-            redirect_uris: &checked.redirect_uris,
-        })
+        .insert_client_with_keys(
+            &NewClient {
+                client_id: client_id.as_ref(),
+                name: &checked.name,
+                secret_hash: secret_hash.as_deref(),
+                scope: &checked.scope.to_string(),
+                audience: checked.audience.as_deref(),
+                require_pkce: false,
+                chatgpt_callbacks: checked.chatgpt_callbacks,
+                resources: &[],
+                id_token_alg: None,
+                registration_token_hash: None,
+                registered_auth_method: None,
+                owner_id: Some(user.id),
+                logo_uri: checked.logo_uri.as_deref(),
+                policy_uri: checked.policy_uri.as_deref(),
+                redirect_uris: &checked.redirect_uris,
+            },
+            keys.as_ref(),
+        )
         .await;
     if let Err(e) = inserted {
         return unavailable(e);
@@ -328,8 +348,11 @@ pub async fn create(
         &state,
         &user,
         client_id.as_ref(),
-        Some(secret),
-        Some("Client created. Copy the secret now: it is shown only once.".into()),
+        secret.clone(),
+        Some(match secret {
+            Some(_) => "Client created. Copy the secret now: it is shown only once.".into(),
+            None => "Client created. It authenticates with private_key_jwt: it signs its token requests with a key from its JWKS URI.".into(),
+        }),
         None,
     )
     .await
