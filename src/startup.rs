@@ -41,7 +41,8 @@ pub struct Application {
 pub enum StartupError {
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("signing keys: {0}")]
+    /// Transparent: a key error names the signing key already, and `{:#}` would repeat it.
+    #[error(transparent)]
     Keys(#[from] crate::tokens::KeyError),
     #[error("client metadata HTTP client: {0}")]
     ClientMetadata(#[from] reqwest::Error),

@@ -20,8 +20,9 @@ pub enum KeyError {
     Generate,
     #[error("stored key {kid} is unusable: {reason}")]
     Unusable { kid: String, reason: String },
-    #[error("stored key {kid} cannot be read: {source}")]
-    Sealed { kid: String, source: SealError },
+    /// (`reason`, not `source`: the message says it already, so `{:#}` chains do not repeat it.)
+    #[error("signing key {kid} cannot be read: {reason}")]
+    Sealed { kid: String, reason: SealError },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,9 +68,9 @@ impl Signer {
         let alg = parse_alg(record)?;
         let der = sealer
             .open(&record.kid, &record.private_der)
-            .map_err(|source| KeyError::Sealed {
+            .map_err(|reason| KeyError::Sealed {
                 kid: record.kid.clone(),
-                source,
+                reason,
             })?;
         let key = match alg {
             Algorithm::RS256 => SigningKey::Rs256(
@@ -157,9 +158,9 @@ pub fn generate_sealed(alg: Algorithm, sealer: &Sealer) -> Result<KeyRecord, Key
     let mut record = generate(alg)?;
     record.private_der = sealer
         .seal(&record.kid, &record.private_der)
-        .map_err(|source| KeyError::Sealed {
+        .map_err(|reason| KeyError::Sealed {
             kid: record.kid.clone(),
-            source,
+            reason,
         })?;
     Ok(record)
 }
@@ -421,9 +422,9 @@ pub async fn check_keys_open(db: &Db, sealer: &Sealer) -> Result<(), KeyError> {
     for record in db.signing_keys().await? {
         sealer
             .open(&record.kid, &record.private_der)
-            .map_err(|source| KeyError::Sealed {
+            .map_err(|reason| KeyError::Sealed {
                 kid: record.kid.clone(),
-                source,
+                reason,
             })?;
     }
     Ok(())
@@ -437,9 +438,9 @@ async fn reseal(db: &Db, sealer: &Sealer) -> Result<(), KeyError> {
         if !sealer.needs_resealing(&record.private_der) {
             continue;
         }
-        let sealed_error = |source| KeyError::Sealed {
+        let sealed_error = |reason| KeyError::Sealed {
             kid: record.kid.clone(),
-            source,
+            reason,
         };
         let der = sealer
             .open(&record.kid, &record.private_der)
