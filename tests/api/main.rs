@@ -25,6 +25,7 @@ mod registration;
 mod resources;
 mod revocation;
 mod security;
+mod step_up;
 mod takeover;
 mod throttling;
 mod token;
