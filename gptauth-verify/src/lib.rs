@@ -149,7 +149,7 @@ pub trait RequiredScopes {
 /// An [`AuthenticatedUser`] whose token carries every scope of `S`. As an extractor (features
 /// `actix`, `axum`) a missing or invalid token is a 401 whose challenge names `S::SCOPES`, and a
 /// token without them a 403 [`ScopeChallenge`]: both with `resource_metadata` when configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Debug, Clone and PartialEq by hand: a derive would ask the same of the marker type `S`.
 pub struct Scoped<S> {
     pub user: AuthenticatedUser,
     // `fn() -> S`: the marker never makes the extractor !Send or !Sync.
@@ -161,6 +161,29 @@ impl<S> Scoped<S> {
         self.user
     }
 }
+
+impl<S> Clone for Scoped<S> {
+    fn clone(&self) -> Self {
+        Scoped {
+            user: self.user.clone(),
+            _route: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Scoped<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scoped").field("user", &self.user).finish()
+    }
+}
+
+impl<S> PartialEq for Scoped<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.user == other.user
+    }
+}
+
+impl<S> Eq for Scoped<S> {}
 
 impl<S> std::ops::Deref for Scoped<S> {
     type Target = AuthenticatedUser;

@@ -204,6 +204,9 @@ crate::both_backends! {
 
     async fn an_axum_route_challenges_for_the_missing_scope_and_the_step_up_asks_only_for_it(app: TestApp) {
         async fn notes(user: Scoped<NotesWrite>) -> String {
+            // Clone and Debug need nothing of the marker type.
+            let copy = user.clone();
+            assert!(format!("{copy:?}").starts_with("Scoped"));
             user.into_inner().sub
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
