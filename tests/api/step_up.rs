@@ -182,6 +182,24 @@ async fn step_up(app: &TestApp, api: &str) {
     };
     let (_, scope) = access_token_for(app, &client, &cb).await;
     assert_eq!(scope, "notes.read");
+
+    // prompt=consent with nothing new (OIDC Core §3.1.2.1) asks for all of it again.
+    let (status, location, _) = app
+        .get(
+            &browser,
+            &app.authorize_url_with(
+                &client,
+                CHATGPT_OPENAI,
+                &[("scope", "notes.read notes.write"), ("prompt", "consent")],
+            ),
+        )
+        .await;
+    assert!(status.is_redirection(), "{status}");
+    let (_, _, page) = app
+        .get(&browser, &app.absolute(&location.expect("location")))
+        .await;
+    assert_eq!(list_items(&page, "class=\"scopes\"").len(), 2, "{page}");
+    assert!(list_items(&page, "id=\"scopes-granted\"").is_empty());
 }
 
 crate::both_backends! {
