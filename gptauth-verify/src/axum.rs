@@ -17,6 +17,10 @@
 //!
 //! A missing or invalid token is answered `401` with `WWW-Authenticate: Bearer …`; return
 //! `Err(InsufficientScope)` (it implements `IntoResponse`) for `403 insufficient_scope`.
+//!
+//! For step-up (the MCP scope challenge), take [`Scoped<S>`](crate::Scoped) instead: its 401
+//! names the route's scopes, its 403 is `error="insufficient_scope", scope="…"`, and both carry
+//! `resource_metadata` when the verifier has one (RFC 6750 §3, RFC 9728 §5.1).
 
 use axum_core::extract::{FromRef, FromRequestParts};
 use axum_core::response::{IntoResponse, Response};
@@ -24,7 +28,10 @@ use http::StatusCode;
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 
-use crate::{AuthenticatedUser, InsufficientScope, Rejection, Verifier, VerifyError};
+use crate::{
+    AuthenticatedUser, InsufficientScope, Rejection, RequiredScopes, ScopeChallenge, Scoped,
+    ScopedRejection, Verifier, VerifyError,
+};
 
 fn json_response(status: StatusCode, challenge: &str, body: serde_json::Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
@@ -58,6 +65,43 @@ impl IntoResponse for InsufficientScope {
             &self.www_authenticate(),
             serde_json::json!({ "error": "insufficient_scope", "scope": self.required }),
         )
+    }
+}
+
+impl IntoResponse for ScopeChallenge {
+    fn into_response(self) -> Response {
+        json_response(
+            StatusCode::FORBIDDEN,
+            &self.challenge,
+            serde_json::json!({ "error": "insufficient_scope", "scope": self.scopes.join(" ") }),
+        )
+    }
+}
+
+impl IntoResponse for ScopedRejection {
+    fn into_response(self) -> Response {
+        match self {
+            ScopedRejection::Unauthorized(r) => r.into_response(),
+            ScopedRejection::Forbidden(c) => c.into_response(),
+        }
+    }
+}
+
+impl<S, R> FromRequestParts<S> for Scoped<R>
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+    R: RequiredScopes,
+{
+    type Rejection = ScopedRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Verifier::from_ref(state);
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        verifier.verify_scoped::<R>(authorization).await
     }
 }
 

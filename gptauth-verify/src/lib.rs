@@ -122,6 +122,102 @@ impl InsufficientScope {
     }
 }
 
+/// A 403 `insufficient_scope` with its complete challenge (RFC 6750 §3.1): the scopes the
+/// route needs and, when the verifier knows it, `resource_metadata` (RFC 9728 §5.1), so an MCP
+/// client can step up by asking for them (the MCP authorization spec's scope challenge).
+/// Made by [`Verifier::require_scopes`] and the [`Scoped`] extractor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the token lacks some of the scopes {scopes:?}")]
+pub struct ScopeChallenge {
+    /// Every scope the route needs, not only the missing ones (RFC 6750 §3: "the scope
+    /// necessary to access the requested resource").
+    pub scopes: Vec<String>,
+    /// The `WWW-Authenticate` value to send with the 403.
+    pub challenge: String,
+}
+
+/// The scopes a route needs, for the [`Scoped`] extractor:
+///
+/// ```
+/// use gptauth_verify::RequiredScopes;
+/// struct NotesWrite;
+/// impl RequiredScopes for NotesWrite {
+///     const SCOPES: &'static [&'static str] = &["notes.write"];
+/// }
+/// ```
+pub trait RequiredScopes {
+    const SCOPES: &'static [&'static str];
+}
+
+/// An [`AuthenticatedUser`] whose token carries every scope of `S`. As an extractor (features
+/// `actix`, `axum`) a missing or invalid token is a 401 whose challenge names `S::SCOPES`, and a
+/// token without them a 403 [`ScopeChallenge`]: both with `resource_metadata` when configured.
+// Debug, Clone and PartialEq by hand: a derive would ask the same of the marker type `S`.
+pub struct Scoped<S> {
+    pub user: AuthenticatedUser,
+    // `fn() -> S`: the marker never makes the extractor !Send or !Sync.
+    _route: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S> Scoped<S> {
+    pub fn into_inner(self) -> AuthenticatedUser {
+        self.user
+    }
+}
+
+impl<S> Clone for Scoped<S> {
+    fn clone(&self) -> Self {
+        Scoped {
+            user: self.user.clone(),
+            _route: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Scoped<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scoped").field("user", &self.user).finish()
+    }
+}
+
+impl<S> PartialEq for Scoped<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.user == other.user
+    }
+}
+
+impl<S> Eq for Scoped<S> {}
+
+impl<S> std::ops::Deref for Scoped<S> {
+    type Target = AuthenticatedUser;
+    fn deref(&self) -> &AuthenticatedUser {
+        &self.user
+    }
+}
+
+/// The refusal of a [`Scoped`] extractor: 401 (or 503) for the token, 403 for its scopes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopedRejection {
+    #[error(transparent)]
+    Unauthorized(Rejection),
+    #[error(transparent)]
+    Forbidden(ScopeChallenge),
+}
+
+/// Writes a Bearer challenge (RFC 6750 §3) from its auth-params; `"` cannot occur inside a
+/// quoted value (RFC 6750 §3 forbids it in `scope`, and descriptions are ours).
+fn bearer_challenge(params: &[(&str, &str)]) -> String {
+    let params: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace(['"', '\\'], "'")))
+        .collect();
+    if params.is_empty() {
+        "Bearer".to_string()
+    } else {
+        format!("Bearer {}", params.join(", "))
+    }
+}
+
 /// Who is calling: the verified claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthenticatedUser {
@@ -192,6 +288,7 @@ pub struct VerifierBuilder {
     leeway: u64,
     refetch_interval: Duration,
     timeout: Duration,
+    resource_metadata: Option<String>,
 }
 
 impl VerifierBuilder {
@@ -219,6 +316,14 @@ impl VerifierBuilder {
     /// (`WWW-Authenticate: Bearer resource_metadata="…"`, RFC 9728 §5.1).
     pub fn resource(mut self, resource: impl Into<String>) -> Self {
         self.resource = Some(resource.into());
+        self
+    }
+
+    /// Where this API serves its protected resource metadata (RFC 9728 §3), named as
+    /// `resource_metadata="…"` in every 401 and 403 challenge (RFC 9728 §5.1). Default: the
+    /// well-known URL derived from [`Self::resource`], or none without a resource.
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
         self
     }
 
@@ -266,6 +371,7 @@ impl VerifierBuilder {
                     .unwrap_or_else(|| issuer.clone()),
                 resource: self.resource,
                 client_ids: self.client_ids,
+                resource_metadata: self.resource_metadata,
                 issuer,
                 jwks_uri: RwLock::new(self.jwks_uri),
                 leeway: self.leeway,
@@ -291,6 +397,7 @@ struct Inner {
     resource: Option<String>,
     /// Empty: any client.
     client_ids: Vec<String>,
+    resource_metadata: Option<String>,
     jwks_uri: RwLock<Option<String>>,
     leeway: u64,
     refetch_interval: Duration,
@@ -316,6 +423,7 @@ impl Verifier {
             leeway: 30,
             refetch_interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            resource_metadata: None,
         }
     }
 
@@ -326,12 +434,94 @@ impl Verifier {
     /// The `WWW-Authenticate` value for a refusal: [`VerifyError::www_authenticate`], plus
     /// `resource_metadata` when the verifier knows its resource.
     pub fn challenge(&self, error: &VerifyError) -> String {
-        let base = error.www_authenticate();
-        match self.resource_metadata_url() {
-            Some(url) if base == "Bearer" => format!("Bearer resource_metadata=\"{url}\""),
-            Some(url) => format!("{base}, resource_metadata=\"{url}\""),
-            None => base,
+        self.challenge_for(error, &[])
+    }
+
+    /// The 401 challenge of a route that needs `scopes`: as [`Self::challenge`], plus
+    /// `scope="…"` (RFC 6750 §3) so a client knows what to ask for before it retries.
+    pub fn challenge_for(&self, error: &VerifyError, scopes: &[&str]) -> String {
+        let description = error.to_string();
+        let scope = scopes.join(" ");
+        let metadata = self.resource_metadata_url();
+        let mut params: Vec<(&str, &str)> = Vec::new();
+        // A request without any token gets no error code (RFC 6750 §3.1).
+        if *error != VerifyError::Missing {
+            params.push(("error", "invalid_token"));
+            params.push(("error_description", &description));
         }
+        if !scope.is_empty() {
+            params.push(("scope", &scope));
+        }
+        if let Some(url) = metadata.as_deref() {
+            params.push(("resource_metadata", url));
+        }
+        bearer_challenge(&params)
+    }
+
+    /// A refusal ready to answer with, for a route that needs `scopes`.
+    pub fn reject_for(&self, error: VerifyError, scopes: &[&str]) -> Rejection {
+        Rejection {
+            challenge: self.challenge_for(&error, scopes),
+            error,
+        }
+    }
+
+    /// The 403 for a token without (some of) `scopes`: `error="insufficient_scope"`, every
+    /// scope the route needs, and `resource_metadata` (RFC 6750 §3.1, RFC 9728 §5.1).
+    pub fn insufficient_scope(&self, scopes: &[&str]) -> ScopeChallenge {
+        let scope = scopes.join(" ");
+        let metadata = self.resource_metadata_url();
+        let mut params = vec![("error", "insufficient_scope"), ("scope", scope.as_str())];
+        if let Some(url) = metadata.as_deref() {
+            params.push(("resource_metadata", url));
+        }
+        ScopeChallenge {
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            challenge: bearer_challenge(&params),
+        }
+    }
+
+    /// `Ok` when `user`'s token carries every one of `scopes`; otherwise the 403 to answer with.
+    pub fn require_scopes(
+        &self,
+        user: &AuthenticatedUser,
+        scopes: &[&str],
+    ) -> Result<(), ScopeChallenge> {
+        if scopes.iter().all(|s| user.has_scope(s)) {
+            Ok(())
+        } else {
+            Err(self.insufficient_scope(scopes))
+        }
+    }
+
+    /// Verifies an `Authorization` header (if any) for a route that needs `scopes`: what the
+    /// [`Scoped`] extractors do, for other frameworks.
+    pub async fn verify_for_scopes(
+        &self,
+        authorization: Option<&str>,
+        scopes: &[&str],
+    ) -> Result<AuthenticatedUser, ScopedRejection> {
+        let authorization = authorization.ok_or_else(|| {
+            ScopedRejection::Unauthorized(self.reject_for(VerifyError::Missing, scopes))
+        })?;
+        let user = self
+            .verify_header(authorization)
+            .await
+            .map_err(|e| ScopedRejection::Unauthorized(self.reject_for(e, scopes)))?;
+        self.require_scopes(&user, scopes)
+            .map_err(ScopedRejection::Forbidden)?;
+        Ok(user)
+    }
+
+    /// [`Self::verify_for_scopes`] with the scopes of `S`, as a [`Scoped`] user.
+    pub async fn verify_scoped<S: RequiredScopes>(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Scoped<S>, ScopedRejection> {
+        Ok(Scoped {
+            user: self.verify_for_scopes(authorization, S::SCOPES).await?,
+            _route: std::marker::PhantomData,
+        })
     }
 
     /// A refusal ready to answer with (the extractors' rejection).
@@ -342,9 +532,13 @@ impl Verifier {
         }
     }
 
-    /// Where this API's protected resource metadata is served (RFC 9728 §3.1): the resource's
-    /// origin + `/.well-known/oauth-protected-resource` + the resource's path.
+    /// Where this API's protected resource metadata is served: the URL given to
+    /// [`VerifierBuilder::resource_metadata`], else (RFC 9728 §3.1) the resource's origin +
+    /// `/.well-known/oauth-protected-resource` + the resource's path.
     pub fn resource_metadata_url(&self) -> Option<String> {
+        if let Some(url) = &self.inner.resource_metadata {
+            return Some(url.clone());
+        }
         let resource = self.inner.resource.as_deref()?;
         let (scheme, rest) = resource.split_once("://")?;
         let (host, path) = match rest.find('/') {
@@ -643,6 +837,76 @@ mod tests {
             .unwrap();
         assert_eq!(plain.resource_metadata_url(), None);
         assert_eq!(plain.challenge(&VerifyError::Missing), "Bearer");
+    }
+
+    #[test]
+    fn step_up_challenges_name_the_scopes_and_the_resource_metadata() {
+        let meta = "https://api.example.com/.well-known/oauth-protected-resource";
+        let v = Verifier::builder("https://auth.example.com")
+            .resource_metadata(meta)
+            .build()
+            .unwrap();
+        assert_eq!(v.resource_metadata_url().as_deref(), Some(meta));
+        assert_eq!(
+            v.challenge_for(&VerifyError::Missing, &["notes.read", "notes.write"]),
+            format!("Bearer scope=\"notes.read notes.write\", resource_metadata=\"{meta}\"")
+        );
+        assert_eq!(
+            v.challenge_for(&VerifyError::Expired, &["notes.write"]),
+            format!(
+                "Bearer error=\"invalid_token\", error_description=\"the token has expired\", \
+                 scope=\"notes.write\", resource_metadata=\"{meta}\""
+            )
+        );
+        let user = AuthenticatedUser {
+            sub: "u".into(),
+            client_id: "c".into(),
+            scopes: vec!["notes.read".into()],
+            audience: vec!["a".into()],
+            issuer: "i".into(),
+            expires_at: 0,
+            issued_at: None,
+            jwt_id: None,
+        };
+        assert!(v.require_scopes(&user, &["notes.read"]).is_ok());
+        let refused = v
+            .require_scopes(&user, &["notes.read", "notes.write"])
+            .unwrap_err();
+        assert_eq!(refused.scopes, ["notes.read", "notes.write"]);
+        assert_eq!(
+            refused.challenge,
+            format!(
+                "Bearer error=\"insufficient_scope\", scope=\"notes.read notes.write\", \
+                 resource_metadata=\"{meta}\""
+            )
+        );
+        // Without resource metadata the 403 is the bare RFC 6750 §3.1 challenge.
+        let plain = Verifier::builder("https://auth.example.com")
+            .build()
+            .unwrap();
+        assert_eq!(
+            plain.insufficient_scope(&["notes.write"]).challenge,
+            "Bearer error=\"insufficient_scope\", scope=\"notes.write\""
+        );
+        assert_eq!(plain.challenge_for(&VerifyError::Missing, &[]), "Bearer");
+    }
+
+    #[tokio::test]
+    async fn verify_for_scopes_answers_401_with_the_scope_before_any_fetch() {
+        let v = Verifier::builder("http://127.0.0.1:9")
+            .resource_metadata("http://127.0.0.1:9/.well-known/oauth-protected-resource")
+            .build()
+            .unwrap();
+        match v.verify_for_scopes(None, &["notes.write"]).await {
+            Err(ScopedRejection::Unauthorized(r)) => {
+                assert_eq!(r.error, VerifyError::Missing);
+                assert_eq!(
+                    r.challenge,
+                    "Bearer scope=\"notes.write\", resource_metadata=\"http://127.0.0.1:9/.well-known/oauth-protected-resource\""
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

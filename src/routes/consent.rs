@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::authorize::{checked_request, run, unavailable};
 use super::pages::{ConsentPage, error_page, render, scope_in_words};
 use crate::auth::{csrf, session};
+use crate::domain::Scope;
 use crate::oauth::Solicitor;
 use crate::startup::AppState;
 
@@ -46,6 +47,14 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         // The flow answered on its own (an error redirect to the client, or an error page).
         return resp;
     };
+    let previous = match state.db.consent(user.id, &client_id).await {
+        Ok(given) => given
+            .and_then(|g| Scope::parse(&g).ok())
+            .unwrap_or_default(),
+        Err(e) => return unavailable(e),
+    };
+    let requested = Scope::parse(&view.scope).unwrap_or_default();
+    let (scopes, granted_before) = incremental(&requested, &previous);
     let (csrf_token, cookie) = csrf::token_for(&req, state.config.issuer.is_https());
     let redirect_host = url::Url::parse(&view.redirect_uri)
         .ok()
@@ -58,12 +67,8 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             client_name,
             client_id,
             user_email: user.email,
-            scopes: view
-                .scope
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(scope_in_words)
-                .collect(),
+            scopes: scopes.into_iter().map(scope_in_words).collect(),
+            granted_before: granted_before.into_iter().map(scope_in_words).collect(),
             redirect_host,
             query,
             logo_uri,
@@ -73,6 +78,21 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         },
         cookie.into_iter().collect(),
     )
+}
+
+/// Incremental consent: of the `requested` scopes, those to ask for (not yet granted to this
+/// client) and those the user granted before. Allow then stores the union (see
+/// `Solicitor::Decide`), so consent grows only by what this page showed as new. When nothing is
+/// new (`prompt=consent`, OIDC Core §3.1.2.1), every requested scope is asked for again.
+fn incremental<'a>(requested: &'a Scope, previous: &Scope) -> (Vec<&'a str>, Vec<&'a str>) {
+    let (kept, added): (Vec<&str>, Vec<&str>) = requested
+        .iter()
+        .partition(|s| previous.iter().any(|p| p == *s));
+    if added.is_empty() {
+        (kept, Vec::new())
+    } else {
+        (added, kept)
+    }
 }
 
 /// Whether a redirect URI returns to the user's own machine (RFC 8252 §7.3 loopback, or the
@@ -88,6 +108,32 @@ fn is_loopback(uri: &str) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_added_scopes_are_asked_for() {
+        let requested = Scope::parse("notes.read notes.write").unwrap();
+        let previous = Scope::parse("notes.read openid").unwrap();
+        assert_eq!(
+            incremental(&requested, &previous),
+            (vec!["notes.write"], vec!["notes.read"])
+        );
+        let none = Scope::default();
+        assert_eq!(
+            incremental(&requested, &none),
+            (vec!["notes.read", "notes.write"], vec![])
+        );
+        // prompt=consent with nothing new asks for all of it again.
+        let all = Scope::parse("notes.read notes.write").unwrap();
+        assert_eq!(
+            incremental(&requested, &all),
+            (vec!["notes.read", "notes.write"], vec![])
+        );
     }
 }
 

@@ -91,7 +91,10 @@ pub struct ConsentPage {
     pub client_name: String,
     pub client_id: String,
     pub user_email: String,
+    /// What Allow grants: the scopes not granted to this client before (incremental consent).
     pub scopes: Vec<String>,
+    /// Scopes of this request the user granted to this client before: shown, not asked again.
+    pub granted_before: Vec<String>,
     pub redirect_host: String,
     pub query: String,
     pub logo_uri: Option<String>,

@@ -26,6 +26,7 @@ mod registration;
 mod resources;
 mod revocation;
 mod security;
+mod step_up;
 mod takeover;
 mod throttling;
 mod token;
