@@ -414,7 +414,9 @@ async fn soak_64_users_full_cycle_against_postgres() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(60);
-    let Some(app) = spawn_app(Backend::Postgres, &[]).await else {
+    // Sixty-four people, each from their own address (behind one proxy, as in production): one
+    // address with 64 password checks in flight at once would be throttled, as it should be.
+    let Some(app) = spawn_app(Backend::Postgres, &[("GPTAUTH_TRUST_PROXY", "true")]).await else {
         return;
     };
     let app = std::sync::Arc::new(app);
@@ -428,7 +430,17 @@ async fn soak_64_users_full_cycle_against_postgres() {
     for i in 0..users {
         let (app, client) = (app.clone(), client.clone());
         workers.push(tokio::spawn(async move {
-            let browser = browser();
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                "x-forwarded-for",
+                reqwest::header::HeaderValue::from_str(&format!("198.51.100.{i}")).expect("header"),
+            );
+            let browser = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers)
+                .build()
+                .expect("http client");
             let email = format!("user{i}@example.com");
             let authorize = app.authorize_url(&client, CHATGPT_OPENAI, "s", None);
             let (mut exchanges, mut refreshes) = (0u64, 0u64);
