@@ -25,15 +25,7 @@ pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 /// `POST /oauth/authorize`: the same request, form-encoded in the body (OIDC Core §3.1.2.1:
 /// "Authorization Servers MUST support the use of the HTTP GET and POST methods").
 pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let form = super::has_media_type(&req, "application/x-www-form-urlencoded");
     if !form {
         return error_page(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

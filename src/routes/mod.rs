@@ -100,6 +100,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// A form that could not be read (missing field, bad encoding, too large): a page, not a bare
 /// text error.
+/// Whether the request's body is declared as `media_type` (parameters such as `charset` aside).
+pub fn has_media_type(req: &actix_web::HttpRequest, media_type: &str) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(media_type))
+}
+
 pub fn bad_form(err: &actix_web::error::UrlencodedError) -> HttpResponse {
     tracing::info!(error = %err, "unreadable form");
     pages::error_page(

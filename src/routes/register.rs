@@ -151,12 +151,7 @@ impl Refusal {
 /// "simple" cross-site request that no CORS preflight stops, so any page a browser visits could
 /// register clients (or update one) in its name.
 fn json_body(req: &HttpRequest) -> Result<(), Refusal> {
-    let json = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let json = super::has_media_type(req, "application/json");
     if json {
         Ok(())
     } else {
