@@ -120,17 +120,21 @@ fn no_verifier() -> Rejection {
     }
 }
 
+/// The request's `Authorization` header, owned (the extractors' futures outlive the request).
+fn authorization(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 impl<S: RequiredScopes + 'static> FromRequest for Scoped<S> {
     type Error = ScopedRejection;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let verifier = app_verifier(req);
-        let authorization = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let authorization = authorization(req);
         Box::pin(async move {
             let verifier = verifier.ok_or_else(|| ScopedRejection::Unauthorized(no_verifier()))?;
             verifier.verify_scoped::<S>(authorization.as_deref()).await
@@ -144,11 +148,7 @@ impl FromRequest for AuthenticatedUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let verifier = app_verifier(req);
-        let authorization = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let authorization = authorization(req);
         Box::pin(async move {
             let Some(verifier) = verifier else {
                 return Err(no_verifier());

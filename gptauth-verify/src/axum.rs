@@ -87,6 +87,14 @@ impl IntoResponse for ScopedRejection {
     }
 }
 
+/// The request's `Authorization` header, if it is text.
+fn authorization(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
 impl<S, R> FromRequestParts<S> for Scoped<R>
 where
     Verifier: FromRef<S>,
@@ -97,11 +105,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::from_ref(state);
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        verifier.verify_scoped::<R>(authorization).await
+        verifier.verify_scoped::<R>(authorization(parts)).await
     }
 }
 
@@ -114,11 +118,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::from_ref(state);
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| verifier.reject(VerifyError::Missing))?;
+        let authorization =
+            authorization(parts).ok_or_else(|| verifier.reject(VerifyError::Missing))?;
         verifier
             .verify_header(authorization)
             .await

@@ -762,6 +762,20 @@ impl Verifier {
 mod tests {
     use super::*;
 
+    /// A user holding `notes.read` only.
+    fn reader() -> AuthenticatedUser {
+        AuthenticatedUser {
+            sub: "u".into(),
+            client_id: "c".into(),
+            scopes: vec!["notes.read".into()],
+            audience: vec!["a".into()],
+            issuer: "i".into(),
+            expires_at: 0,
+            issued_at: None,
+            jwt_id: None,
+        }
+    }
+
     #[test]
     fn challenges_follow_rfc_6750() {
         assert_eq!(VerifyError::Missing.www_authenticate(), "Bearer");
@@ -782,16 +796,7 @@ mod tests {
 
     #[test]
     fn scopes_are_checked_one_by_one() {
-        let user = AuthenticatedUser {
-            sub: "u".into(),
-            client_id: "c".into(),
-            scopes: vec!["notes.read".into()],
-            audience: vec!["a".into()],
-            issuer: "i".into(),
-            expires_at: 0,
-            issued_at: None,
-            jwt_id: None,
-        };
+        let user = reader();
         assert!(user.require_scope("notes.read").is_ok());
         assert_eq!(
             user.require_scope("notes.write"),
@@ -858,16 +863,7 @@ mod tests {
                  scope=\"notes.write\", resource_metadata=\"{meta}\""
             )
         );
-        let user = AuthenticatedUser {
-            sub: "u".into(),
-            client_id: "c".into(),
-            scopes: vec!["notes.read".into()],
-            audience: vec!["a".into()],
-            issuer: "i".into(),
-            expires_at: 0,
-            issued_at: None,
-            jwt_id: None,
-        };
+        let user = reader();
         assert!(v.require_scopes(&user, &["notes.read"]).is_ok());
         let refused = v
             .require_scopes(&user, &["notes.read", "notes.write"])
