@@ -62,7 +62,7 @@ fn hot_paths(c: &mut Criterion) {
     let mut group = c.benchmark_group("argon2id");
     group.sample_size(10);
     group.bench_function("hash", |b| {
-        b.iter(|| gptauth::auth::password::hash_blocking(black_box("correct horse battery staple")))
+        b.iter(|| gptauth::app::hasher::hash_blocking(black_box("correct horse battery staple")))
     });
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+/// The shortest accepted secret: 32 characters, as Hydra asks.
+pub const MIN_SECRET_CHARS: usize = 32;
+
 use url::Url;
 
 use crate::domain::ResourceIndicator;
@@ -452,7 +455,7 @@ fn secret(
         }
         (None, None) => return Ok(None),
     };
-    let min = crate::tokens::sealing::MIN_SECRET_CHARS;
+    let min = MIN_SECRET_CHARS;
     if value.chars().count() < min {
         return Err(ConfigError {
             var,

@@ -1,8 +1,8 @@
-//! gptauth: an OAuth 2.0 authorization server that tells a GPT builder's API which person is
-//! calling. See `../shared/DESIGN.md` for the architecture.
+//! gptauth: an OAuth 2.0 / OpenID Connect server that tells a GPT builder's API which person is
+//! calling. `docs/ARCHITECTURE.md` has the layers and what each may import.
 
+pub mod app;
 pub mod audit;
-pub mod auth;
 pub mod cli;
 pub mod client_metadata;
 pub mod config;
@@ -11,11 +11,10 @@ pub mod domain;
 pub mod mail;
 pub mod metrics;
 pub mod oauth;
-pub mod routes;
-pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod web;
 
 pub use config::Config;
-pub use startup::Application;
+pub use web::server::Application;

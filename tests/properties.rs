@@ -1098,7 +1098,7 @@ struct Server {
     base: String,
     issuer: String,
     db: gptauth::store::Db,
-    state: Arc<gptauth::startup::AppState>,
+    state: Arc<gptauth::web::AppState>,
     client_id: String,
     client_secret: String,
     user_id: uuid::Uuid,
@@ -1155,7 +1155,7 @@ impl Server {
         let client_secret = gptauth::crypto::random_token();
         insert_client(&db, &client_id, &client_secret).await;
         let user_id = uuid::Uuid::now_v7();
-        let hash = gptauth::auth::password::hash_blocking(PASSWORD).expect("hash");
+        let hash = gptauth::app::hasher::hash_blocking(PASSWORD).expect("hash");
         db.insert_user(&gptauth::store::NewUser {
             id: user_id,
             email: "ada@example.com",

@@ -151,7 +151,7 @@ impl ClientMetadata {
                 return Err(e.into());
             }
         };
-        let offered = Scope::parse(crate::cli::DEFAULT_SCOPE).unwrap_or_default();
+        let offered = Scope::parse(crate::domain::DEFAULT_SCOPE).unwrap_or_default();
         let doc = document::validate(&fetched.body, id, &offered).inspect_err(|e| {
             tracing::warn!(client_id = %id, error = %e, "client metadata document refused");
         })?;

@@ -8,6 +8,7 @@ mod printable;
 mod redirect_uri;
 mod resource;
 mod scope;
+mod signing_alg;
 
 pub use client_id::{ClientId, ClientRef};
 pub use client_metadata_url::ClientMetadataUrl;
@@ -16,7 +17,8 @@ pub use password::Password;
 pub use printable::{escape_controls, strip_controls};
 pub use redirect_uri::RedirectUri;
 pub use resource::{ResourceIndicator, may_be_named};
-pub use scope::{OFFLINE_ACCESS, Scope};
+pub use scope::{DEFAULT_SCOPE, OFFLINE_ACCESS, Scope};
+pub use signing_alg::alg_name;
 
 /// Why a raw value was refused; the message is safe to show to the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

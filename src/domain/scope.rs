@@ -12,6 +12,9 @@ pub struct Scope(BTreeSet<String>);
 /// scope a client registers or a token carries.
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
+/// Scopes a new client gets when none are given, however it is created.
+pub const DEFAULT_SCOPE: &str = "openid profile email";
+
 impl Scope {
     /// The same set without `offline_access` (see [`OFFLINE_ACCESS`]).
     pub fn without_offline_access(mut self) -> Self {

@@ -4,7 +4,7 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth_async::primitives::Authorizer;
 use uuid::Uuid;
 
-use super::endpoint::FlowContext;
+use super::flow::FlowContext;
 use crate::audit::Audit;
 use crate::crypto;
 use crate::store::{AuditEvent, CodeRecord, Db};

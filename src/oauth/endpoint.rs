@@ -1,75 +1,16 @@
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use oxide_auth::endpoint::{OAuthError, Scopes, Template};
 use oxide_auth::frontends::simple::extensions::{AddonList, Pkce};
 use oxide_auth::primitives::scope::Scope as OxideScope;
 use oxide_auth_async::endpoint::{Endpoint, Extension, OwnerSolicitor};
 use oxide_auth_async::primitives::{Authorizer, Issuer, Registrar};
 
+use super::Core;
 use super::authorizer::DbAuthorizer;
+use super::flow::FlowContext;
 use super::issuer::JwtIssuer;
 use super::registrar::DbRegistrar;
 use super::request::{PlumbingError, ProtocolRequest, ProtocolResponse};
 use super::solicitor::Solicitor;
-use crate::startup::AppState;
-use crate::store::ClientRecord;
-
-/// What one flow learns along the way and the edge needs afterwards.
-#[derive(Default)]
-pub struct FlowState {
-    /// The client, once loaded (so later steps need no second query).
-    pub client: Option<ClientRecord>,
-    /// Set when storage refused the grant itself (a refresh token reused or revoked in a race):
-    /// the edge answers `invalid_grant`, not a server error.
-    pub grant_rejected: bool,
-    /// Set when storage failed.
-    pub storage_failed: bool,
-    /// The resources (RFC 8707) of the grant: from the authorization request, then from the
-    /// code or refresh family. They become the access token's `aud`.
-    pub resource: Vec<String>,
-    /// The `resource`s a token request named: some of the grant's, to narrow the token to.
-    pub requested_resource: Vec<String>,
-    /// Set when a requested resource is not the grant's: the edge answers `invalid_target`.
-    pub target_rejected: bool,
-    /// OpenID Connect: the authorization request's `nonce`, then the code's.
-    pub nonce: Option<String>,
-    /// When the user last signed in with a password: from the session, then the code or the
-    /// refresh family.
-    pub auth_time: Option<i64>,
-    /// The signed-in user's address and whether it is proven: from the session, then the code
-    /// or the refresh family. Access tokens with the `email` scope carry it.
-    pub email: Option<(String, bool)>,
-    /// The ID token the issuer made, for the token response.
-    pub id_token: Option<String>,
-    /// A public client a token request names in its body rather than a Basic header (a client
-    /// ID metadata document URL cannot go in one): a refresh must be this client's.
-    pub named_client: Option<String>,
-    /// The token request carried a `code_verifier`: a code issued without a challenge is then
-    /// refused (RFC 9700 §2.1.1, against PKCE downgrade).
-    pub code_verifier_sent: bool,
-    /// The digest of the code being redeemed, once taken: what is issued for it is recorded
-    /// under it, for a replay to revoke.
-    pub code_hash: Option<String>,
-    /// A client the edge authenticated already (a private_key_jwt assertion, or a metadata
-    /// document client that is public): the registrar accepts it without a passphrase.
-    pub authenticated_client: Option<String>,
-}
-
-/// Shared between the primitives of one flow.
-#[derive(Clone, Default)]
-pub struct FlowContext(Arc<Mutex<FlowState>>);
-
-impl FlowContext {
-    pub fn with_client(client: ClientRecord) -> Self {
-        let ctx = FlowContext::default();
-        ctx.lock().client = Some(client);
-        ctx
-    }
-
-    pub fn lock(&self) -> MutexGuard<'_, FlowState> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// Errors a flow ends with, before the edge shapes them.
 #[derive(Debug, thiserror::Error)]
@@ -91,21 +32,21 @@ pub struct OAuthEndpoint {
 }
 
 impl OAuthEndpoint {
-    pub fn new(state: &AppState, ctx: FlowContext, solicitor: Option<Solicitor>) -> Self {
+    pub fn new(core: Core<'_>, ctx: FlowContext, solicitor: Option<Solicitor>) -> Self {
         let mut addons = AddonList::new();
         // S256 only (oxide-auth refuses `plain` unless told otherwise); optional because
         // ChatGPT's GPT Actions send no challenge (RFC 7636 §4.4.1: servers may require it).
         addons.push_code(Pkce::optional());
         OAuthEndpoint {
-            registrar: DbRegistrar::new(state.db.clone(), ctx.clone()),
+            registrar: DbRegistrar::new(core.db.clone(), ctx.clone()),
             authorizer: DbAuthorizer::new(
-                state.db.clone(),
-                state.config.code_ttl,
-                state.config.access_token_ttl,
-                state.audit.clone(),
+                core.db.clone(),
+                core.config.code_ttl,
+                core.config.access_token_ttl,
+                core.audit.clone(),
                 ctx.clone(),
             ),
-            issuer: JwtIssuer::new(state, ctx),
+            issuer: JwtIssuer::new(core, ctx),
             solicitor,
             scopes: Vec::new(),
             addons,

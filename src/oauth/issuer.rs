@@ -5,12 +5,12 @@ use oxide_auth::primitives::issuer::{IssuedToken, RefreshedToken, TokenType};
 use oxide_auth_async::primitives::Issuer;
 use uuid::Uuid;
 
-use super::endpoint::FlowContext;
+use super::Core;
+use super::flow::FlowContext;
 use crate::audit::Audit;
 use crate::config::Issuer as IssuerUrl;
 use crate::crypto;
 use crate::domain::{ResourceIndicator, Scope};
-use crate::startup::AppState;
 use crate::store::{AuditEvent, Db, NewRefreshFamily, Rotation, SpentCode};
 use crate::tokens::{
     AccessClaims, Audience, IdClaims, Keys, at_hash, sign_access_token, sign_id_token,
@@ -30,16 +30,16 @@ pub struct JwtIssuer {
 }
 
 impl JwtIssuer {
-    pub fn new(state: &AppState, ctx: FlowContext) -> Self {
+    pub fn new(core: Core<'_>, ctx: FlowContext) -> Self {
         JwtIssuer {
-            db: state.db.clone(),
-            keys: state.keys.clone(),
-            issuer: state.config.issuer.clone(),
-            access_ttl: state.config.access_token_ttl,
-            refresh_ttl: state.config.refresh_token_ttl,
-            grace: state.config.refresh_grace_seconds,
+            db: core.db.clone(),
+            keys: core.keys.clone(),
+            issuer: core.config.issuer.clone(),
+            access_ttl: core.config.access_token_ttl,
+            refresh_ttl: core.config.refresh_token_ttl,
+            grace: core.config.refresh_grace_seconds,
             ctx,
-            audit: state.audit.clone(),
+            audit: core.audit.clone(),
         }
     }
 

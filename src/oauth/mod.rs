@@ -4,14 +4,31 @@
 mod authorizer;
 pub mod client_assertion;
 mod endpoint;
+mod flow;
 mod issuer;
 pub mod oidc;
 mod registrar;
 pub mod request;
 mod solicitor;
 
-pub use endpoint::{FlowContext, OAuthEndpoint};
+pub use endpoint::OAuthEndpoint;
+pub use flow::{FlowContext, FlowState};
 pub use oidc::OidcRequest;
 pub use registrar::secret_matches;
 pub use request::{ParamError, Params, ProtocolRequest, ProtocolResponse};
 pub use solicitor::{ConsentView, SignInPlan, Solicitor};
+
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::store::Db;
+use crate::tokens::Keys;
+
+/// What the protocol core works with, lent by the app's context for one request: the core
+/// holds no state of its own and knows nothing of HTTP.
+#[derive(Clone, Copy)]
+pub struct Core<'a> {
+    pub db: &'a Db,
+    pub keys: &'a Keys,
+    pub config: &'a Config,
+    pub audit: &'a Audit,
+}

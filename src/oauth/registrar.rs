@@ -7,7 +7,7 @@ use oxide_auth::primitives::registrar::{
 use oxide_auth::primitives::scope::Scope as OxideScope;
 use oxide_auth_async::primitives::Registrar;
 
-use super::endpoint::FlowContext;
+use super::flow::FlowContext;
 use crate::crypto;
 use crate::domain::Scope;
 use crate::store::{AuthMethod, ClientRecord, Db};

@@ -291,7 +291,7 @@ impl Db {
             .bind(client.require_pkce)
             .bind(client.chatgpt_callbacks)
             .bind(client.resources.join(" "))
-            .bind(crate::tokens::alg_name(
+            .bind(crate::domain::alg_name(
                 client.id_token_alg.unwrap_or(Algorithm::RS256),
             ))
             .bind(client.registration_token_hash)
@@ -352,7 +352,7 @@ impl Db {
             .bind(client.scope)
             .bind(true)
             .bind(false)
-            .bind(crate::tokens::alg_name(Algorithm::RS256))
+            .bind(crate::domain::alg_name(Algorithm::RS256))
             .bind(now)
             .bind(true)
             .bind(client.expires_at)

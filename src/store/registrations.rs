@@ -47,7 +47,7 @@ impl Db {
             .bind(client_id)
             .bind(update.name)
             .bind(update.scope)
-            .bind(crate::tokens::alg_name(update.id_token_alg))
+            .bind(crate::domain::alg_name(update.id_token_alg))
             .bind(update.auth_method)
             .execute(&mut *tx)
             .await?

@@ -6,7 +6,8 @@ use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{KeySet, SignError, alg_name};
+use super::{KeySet, SignError};
+use crate::domain::alg_name;
 
 /// The claims of an ID token. Profile claims are served by userinfo, not repeated here.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 
 use super::sealing::{SealError, Sealer};
+use crate::domain::alg_name;
 use crate::store::{Db, KeyRecord, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -209,14 +210,6 @@ pub fn generate(alg: Algorithm) -> Result<KeyRecord, KeyError> {
 /// A new ES256 (P-256) key pair, ready to store.
 pub fn generate_es256() -> Result<KeyRecord, KeyError> {
     generate(Algorithm::ES256)
-}
-
-/// The JOSE name of a signing algorithm we use.
-pub fn alg_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::RS256 => "RS256",
-        _ => "ES256",
-    }
 }
 
 /// The RSAPrivateKey inside a PKCS#8 PrivateKeyInfo (RFC 5208): SEQUENCE { INTEGER version,

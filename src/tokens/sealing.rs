@@ -15,9 +15,6 @@ use sha2::{Digest, Sha256};
 const MAGIC: &[u8] = b"gptauth-sealed-v1:";
 const ID_LEN: usize = 8;
 
-/// The shortest accepted secret: 32 characters, as Hydra asks.
-pub const MIN_SECRET_CHARS: usize = 32;
-
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SealError {
     #[error("it is encrypted, and GPTAUTH_KEY_ENCRYPTION_KEY is not set")]

@@ -87,7 +87,7 @@ pub struct TestApp {
     pub database_url: String,
     pub db: Db,
     /// The in-process server's state (absent when the test runs the binary).
-    pub state: Option<std::sync::Arc<gptauth::startup::AppState>>,
+    pub state: Option<std::sync::Arc<gptauth::web::AppState>>,
 }
 
 /// A registered confidential client.
@@ -306,7 +306,7 @@ impl TestApp {
     /// Creates a user directly in the database; returns their id.
     pub async fn user(&self, email: &str) -> Uuid {
         let id = Uuid::now_v7();
-        let hash = gptauth::auth::password::hash_blocking(PASSWORD).expect("hash");
+        let hash = gptauth::app::hasher::hash_blocking(PASSWORD).expect("hash");
         self.db
             .insert_user(&NewUser {
                 id,

@@ -27,7 +27,7 @@ async fn json_logs_carry_the_request_id_and_sigterm_stops_the_server_cleanly() {
         .env("GPTAUTH_LOG_FORMAT", "json")
         .env(
             "RUST_LOG",
-            "info,gptauth::telemetry=debug,tracing_actix_web=debug",
+            "info,gptauth::web::middleware=debug,tracing_actix_web=debug",
         )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

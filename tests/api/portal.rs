@@ -86,7 +86,7 @@ async fn eventually_contains(
 crate::both_backends! {
     async fn a_setup_link_creates_the_first_administrator_once(app: TestApp) {
         let state = app.state.as_ref().expect("state");
-        let link = gptauth::startup::new_setup_link(state).await.expect("link");
+        let link = gptauth::app::setup::new_setup_link(state).await.expect("link");
         let link = link.replace(&state.config.issuer.to_string(), &app.address);
         let first = browser();
         let (status, _, page) = app.get(&first, &link).await;
@@ -109,7 +109,7 @@ crate::both_backends! {
         // The link is spent, and no new link works once an administrator exists.
         let (status, _, _) = app.get(&browser(), &link).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
-        let another = gptauth::startup::new_setup_link(state).await.expect("link").replace(&state.config.issuer.to_string(), &app.address);
+        let another = gptauth::app::setup::new_setup_link(state).await.expect("link").replace(&state.config.issuer.to_string(), &app.address);
         let other_browser = browser();
         let (_, _, page) = app.get(&other_browser, &another).await;
         let body = [

@@ -198,7 +198,7 @@ crate::both_backends! {
         app.tokens_for(&used_client, "ada@example.com").await;
         app.sql("UPDATE clients SET created_at = created_at - 31 * 86400 WHERE name <> 'fresh'").await;
         let state = app.state.as_ref().expect("state");
-        assert_eq!(gptauth::startup::sweep_abandoned_registrations(state).await, 1);
+        assert_eq!(gptauth::app::upkeep::sweep_abandoned_registrations(state).await, 1);
         let left: Vec<String> = app.db.list_clients().await.expect("clients").into_iter().map(|c| c.client_id).collect();
         assert!(!left.contains(&idle["client_id"].as_str().expect("id").to_string()), "the idle registration is gone");
         for kept in [used["client_id"].as_str().expect("id"), fresh["client_id"].as_str().expect("id"), operator.id.as_str()] {

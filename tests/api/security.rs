@@ -218,14 +218,14 @@ crate::both_backends! {
         app.user("ada@example.com").await;
         let browser = browser();
         app.sign_in(&browser, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await;
-        let stale = gptauth::store::now() - gptauth::auth::session::IDLE_SECONDS - 1;
+        let stale = gptauth::store::now() - gptauth::app::sessions::IDLE_SECONDS - 1;
         match &app.db {
             gptauth::store::Db::Postgres(p) => { sqlx::query("UPDATE sessions SET last_seen_at = $1").bind(stale).execute(p).await.expect("age"); }
             gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database"); sqlx::query("UPDATE sessions SET last_seen_at = $1").bind(stale).execute(p).await.expect("age"); }
         }
         let (_, location, _) = app.get(&browser, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None)).await;
         assert!(location.unwrap_or_default().starts_with("/login"));
-        assert_eq!(app.db.purge_expired_sessions(gptauth::auth::session::IDLE_SECONDS).await.expect("purge"), 1, "swept");
+        assert_eq!(app.db.purge_expired_sessions(gptauth::app::sessions::IDLE_SECONDS).await.expect("purge"), 1, "swept");
     }
 
     async fn overlong_and_oversized_requests_get_clear_400s(app: TestApp) {

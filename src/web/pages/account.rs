@@ -1,0 +1,367 @@
+//! `/account`: the signed-in person's profile, password, connected GPTs, and deleting the
+//! account. Every form needs a session and a CSRF token; changing the password and deleting the
+//! account also ask for the current password, checked exactly as `/login` checks it.
+
+pub mod delete;
+pub mod password;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::app::credentials;
+use crate::app::mail_links;
+use crate::domain::Email;
+use crate::store::{AuditEvent, StoreError, UserRecord};
+use crate::web::csrf;
+use crate::web::errors::unavailable;
+use crate::web::extract::client_ip;
+use crate::web::pages::render::see_other;
+use crate::web::pages::render::{AccountPage, ConnectionView, date, form_expired, render};
+use crate::web::session;
+use crate::web::state::AppState;
+
+/// Where a form posted without a session sends the browser.
+const SIGN_IN: &str = "/login?next=%2Faccount";
+
+/// What `/login` says about a wrong password; re-authentication here says the same.
+const WRONG_PASSWORD: &str = "Incorrect e-mail or password.";
+
+/// The longest display name, in characters (as at sign-up).
+const MAX_NAME_CHARS: usize = 100;
+
+/// The signed-in user, or the answer to send instead.
+async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<UserRecord, HttpResponse> {
+    match session::current_user(req, &state.db, state.config.issuer.is_https()).await {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(see_other(SIGN_IN)),
+        Err(e) => Err(unavailable(e)),
+    }
+}
+
+/// The user posting an account form: the form's CSRF token is checked first (a forged form
+/// learns nothing, not even whether a session exists), then the session.
+async fn form_user(
+    req: &HttpRequest,
+    state: &AppState,
+    csrf_token: &str,
+) -> Result<UserRecord, HttpResponse> {
+    if !csrf::verify(req, state.config.issuer.is_https(), csrf_token) {
+        return Err(form_expired());
+    }
+    signed_in(req, state).await
+}
+
+/// What one rendering of the page says beside the account itself, each in its own section.
+#[derive(Default)]
+struct Messages {
+    notice: Option<&'static str>,
+    /// The name as typed, shown again when it was refused.
+    typed_name: Option<String>,
+    profile_error: Option<String>,
+    password_error: Option<String>,
+    delete_error: Option<String>,
+    email_error: Option<String>,
+}
+
+async fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &UserRecord,
+    status: StatusCode,
+    messages: Messages,
+) -> HttpResponse {
+    let connections = match state.db.connections(user.id).await {
+        Ok(c) => c,
+        Err(e) => return unavailable(e),
+    };
+    let (csrf_token, cookie) = csrf::token_for(req, state.config.issuer.is_https());
+    render(
+        status,
+        &AccountPage {
+            csrf_token,
+            email: user.email.clone(),
+            name: messages
+                .typed_name
+                .unwrap_or_else(|| user.name.clone().unwrap_or_default()),
+            connections: connections
+                .into_iter()
+                .map(|c| ConnectionView {
+                    client_id: c.client_id,
+                    client_name: c.client_name,
+                    scopes: c.scope,
+                    connected: date(c.connected_at),
+                    last_used: c.last_used_at.map(date).unwrap_or_else(|| "never".into()),
+                })
+                .collect(),
+            notice: messages.notice,
+            profile_error: messages.profile_error,
+            password_error: messages.password_error,
+            delete_error: messages.delete_error,
+            email_verified: user.email_verified_at.is_some(),
+            email_error: messages.email_error,
+        },
+        cookie.into_iter().collect(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    /// Which form just succeeded (Post/Redirect/Get); only known values show a notice.
+    done: Option<String>,
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<AccountQuery>,
+) -> HttpResponse {
+    let user = match signed_in(&req, &state).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let notice = match query.done.as_deref() {
+        Some("profile") => Some("Your profile was saved."),
+        Some("email") => Some(
+            "We sent a confirmation link to the new address (and told the current one). Your \
+             address changes once you open that link.",
+        ),
+        Some("verify") => Some("We sent a new confirmation link to your address."),
+        Some("password") => Some(
+            "Your password was changed. You were signed out on every other device, \
+             and each connected GPT will ask you to sign in again.",
+        ),
+        _ => None,
+    };
+    let messages = Messages {
+        notice,
+        ..Default::default()
+    };
+    page(&req, &state, &user, StatusCode::OK, messages).await
+}
+
+#[derive(Deserialize)]
+pub struct DisconnectForm {
+    csrf_token: String,
+    client_id: String,
+}
+
+pub async fn disconnect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<DisconnectForm>,
+) -> HttpResponse {
+    let user = match form_user(&req, &state, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    match state.db.disconnect(user.id, &form.client_id).await {
+        Ok(true) => state.audit.record(AuditEvent {
+            kind: "consent_withdrawn",
+            user_id: Some(user.id),
+            client_id: Some(form.client_id.clone()),
+            ..Default::default()
+        }),
+        Ok(false) => {}
+        Err(e) => return unavailable(e),
+    }
+    see_other("/account")
+}
+
+/// Every field defaults, so that a form without its CSRF token gets the "form expired" page
+/// rather than an unreadable-form error.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ProfileForm {
+    csrf_token: String,
+    name: String,
+}
+
+pub async fn profile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ProfileForm>,
+) -> HttpResponse {
+    let user = match form_user(&req, &state, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let name = match display_name(&form.name) {
+        Ok(name) => name,
+        Err(e) => {
+            let messages = Messages {
+                typed_name: Some(form.name.clone()),
+                profile_error: Some(e.to_string()),
+                ..Default::default()
+            };
+            return page(&req, &state, &user, StatusCode::BAD_REQUEST, messages).await;
+        }
+    };
+    match state.db.set_user_name(user.id, name).await {
+        Ok(_) => see_other("/account?done=profile"),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct EmailForm {
+    csrf_token: String,
+    new_email: String,
+    current_password: String,
+}
+
+/// `POST /account/email`: mails a confirmation link to the new address and a notice to the
+/// current one; the account moves when the link is opened. The current password is asked, as
+/// the address is how the account is recovered.
+pub async fn change_email(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<EmailForm>,
+) -> HttpResponse {
+    let user = match form_user(&req, &state, &form.csrf_token).await {
+        Ok(u) => u,
+        Err(resp) => return resp,
+    };
+    let refuse = |status, message: String| {
+        let messages = Messages {
+            email_error: Some(message),
+            ..Default::default()
+        };
+        page(&req, &state, &user, status, messages)
+    };
+    let new_email = match Email::parse(&form.new_email) {
+        Ok(e) => e,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()).await,
+    };
+    if new_email.as_ref() == user.email {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "That is already your address.".into(),
+        )
+        .await;
+    }
+    let outcome = match reauthenticate(
+        &req,
+        &state,
+        &user,
+        &form.current_password,
+        "email_change_failed",
+    )
+    .await
+    {
+        Ok(o) => o,
+        Err(e) => return unavailable(e),
+    };
+    if !matches!(outcome, Reauth::Confirmed) {
+        let (status, message) = reauth_error(&outcome);
+        return with_retry_after(refuse(status, message).await, &outcome);
+    }
+    // An address another account uses gets no mail, and the answer is the same: nobody learns
+    // which addresses have accounts.
+    match state.db.user_by_email(new_email.as_ref()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            if let Err(e) =
+                mail_links::send_change(&state, user.id, &user.email, new_email.as_ref()).await
+            {
+                return unavailable(e);
+            }
+        }
+        Err(e) => return unavailable(e),
+    }
+    state.audit.record(AuditEvent {
+        kind: "email_change_requested",
+        user_id: Some(user.id),
+        ..Default::default()
+    });
+    see_other("/account?done=email")
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("A name has at most {MAX_NAME_CHARS} characters.")]
+struct NameTooLong;
+
+/// A display name: trimmed, at most `MAX_NAME_CHARS` characters; empty means none.
+fn display_name(raw: &str) -> Result<Option<&str>, NameTooLong> {
+    let name = raw.trim();
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(NameTooLong);
+    }
+    Ok((!name.is_empty()).then_some(name))
+}
+
+/// The outcome of re-entering the current password.
+enum Reauth {
+    Confirmed,
+    /// Too many recent failures: try again after this many seconds.
+    Throttled(i64),
+    Refused,
+}
+
+/// Checks the current password as `/login` does (`credentials::check`: the same hasher and
+/// the account's throttle keys), so that a stolen session gives no faster way to guess the password than the
+/// login page. `failed` is the audit event of a wrong password.
+async fn reauthenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &UserRecord,
+    password: &str,
+    failed: &'static str,
+) -> Result<Reauth, StoreError> {
+    let attempt = credentials::Attempt {
+        email: &user.email,
+        password,
+        ip: client_ip(req, state),
+        // Always the account's counter: a stolen session (with its browser's device cookie)
+        // must not add a counter of its own to guess on.
+        device: None,
+        failed_event: failed,
+        audit_user: Some(user.id),
+    };
+    Ok(
+        match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await? {
+            // The session's own account: another account's password must not do.
+            credentials::Outcome::Verified(checked) if checked.id == user.id => Reauth::Confirmed,
+            credentials::Outcome::Verified(_) | credentials::Outcome::Refused => Reauth::Refused,
+            credentials::Outcome::Throttled(wait) => Reauth::Throttled(wait),
+        },
+    )
+}
+
+/// The error to show for a re-authentication that did not confirm, with its status.
+fn reauth_error(outcome: &Reauth) -> (StatusCode, String) {
+    match outcome {
+        Reauth::Throttled(wait) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many failed sign-ins. Try again in {wait} seconds."),
+        ),
+        _ => (StatusCode::UNAUTHORIZED, WRONG_PASSWORD.into()),
+    }
+}
+
+/// Adds `Retry-After` to a throttled answer.
+fn with_retry_after(mut resp: HttpResponse, outcome: &Reauth) -> HttpResponse {
+    if let Reauth::Throttled(wait) = outcome
+        && let Ok(v) = header::HeaderValue::from_str(&wait.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_display_name_is_trimmed_bounded_and_may_be_empty() {
+        assert_eq!(display_name("  Ada Lovelace \n"), Ok(Some("Ada Lovelace")));
+        assert_eq!(display_name("   "), Ok(None));
+        assert_eq!(
+            display_name(&"é".repeat(100)),
+            Ok(Some("é".repeat(100).as_str()))
+        );
+        assert_eq!(display_name(&"é".repeat(101)), Err(NameTooLong));
+    }
+}

@@ -1,0 +1,154 @@
+//! `GET /login` and `POST /login`: e-mail and password, throttled.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
+use serde::Deserialize;
+
+use crate::app::credentials;
+use crate::config::SignupPolicy;
+use crate::domain::Email;
+use crate::store::AuditEvent;
+use crate::web::csrf;
+use crate::web::device;
+use crate::web::errors::unavailable;
+use crate::web::extract::client_ip;
+use crate::web::pages::render::{
+    LoginPage, authorize_param, client_name, render, safe_next, see_other,
+};
+use crate::web::session;
+use crate::web::state::AppState;
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    pub next: Option<String>,
+    /// Set when the client asked for a new sign-in (`prompt=login`, `max_age`, another user's
+    /// `id_token_hint`): show the form although a session exists.
+    pub fresh: Option<String>,
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> HttpResponse {
+    let next = safe_next(query.next.as_deref());
+    if query.fresh.is_none() {
+        match session::current_user(&req, &state.db, state.config.issuer.is_https()).await {
+            Ok(Some(_)) => return see_other(&next),
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
+        }
+    }
+    let client_name = client_name(&state, &next).await;
+    // OpenID Connect `login_hint`: the address the client expects, pre-filled.
+    let hint = authorize_param(&next, "login_hint")
+        .filter(|h| Email::parse(h).is_ok())
+        .unwrap_or_default();
+    page(&req, &state, StatusCode::OK, next, hint, None, client_name)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    csrf_token: String,
+    next: Option<String>,
+}
+
+pub async fn post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let shown_name = client_name(&state, &next).await;
+    let fail = |status, message: &str| {
+        page(
+            &req,
+            &state,
+            status,
+            next.clone(),
+            form.email.clone(),
+            Some(message),
+            shown_name.clone(),
+        )
+    };
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "The form expired. Please try again.",
+        );
+    }
+    let ip = client_ip(&req, &state);
+    let secure = state.config.issuer.is_https();
+    let attempt = credentials::Attempt {
+        email: &form.email,
+        password: &form.password,
+        ip: ip.clone(),
+        device: device::digest(&req, secure),
+        failed_event: "login_failed",
+        audit_user: None,
+    };
+    let user = match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await {
+        Ok(credentials::Outcome::Verified(user)) => user,
+        Ok(credentials::Outcome::Throttled(wait)) => {
+            let message = format!(
+                "Too many failed sign-ins. Try again in {wait} seconds, or reset your password to sign in now."
+            );
+            let mut resp = fail(StatusCode::TOO_MANY_REQUESTS, &message);
+            if let Ok(v) = header::HeaderValue::from_str(&wait.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        Ok(credentials::Outcome::Refused) => {
+            return fail(StatusCode::UNAUTHORIZED, "Incorrect e-mail or password.");
+        }
+        Err(e) => return unavailable(e),
+    };
+    let session = match session::start(&req, &state.db, user.id, secure).await {
+        Ok(cookie) => cookie,
+        Err(e) => return unavailable(e),
+    };
+    let device = match device::remember(&state.db, user.id, secure).await {
+        Ok(cookie) => cookie,
+        Err(e) => return unavailable(e),
+    };
+    state.audit.record(AuditEvent {
+        kind: "login_succeeded",
+        user_id: Some(user.id),
+        ip,
+        ..Default::default()
+    });
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, next))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(session)
+        .cookie(device)
+        .finish()
+}
+
+fn page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    next: String,
+    email: String,
+    error: Option<&str>,
+    client_name: Option<String>,
+) -> HttpResponse {
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
+    render(
+        status,
+        &LoginPage {
+            csrf_token,
+            next,
+            email,
+            error: error.map(str::to_string),
+            signup_open: state.config.signup == SignupPolicy::Open,
+            client_name,
+        },
+        cookie.into_iter().collect(),
+    )
+}

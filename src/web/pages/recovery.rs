@@ -1,0 +1,377 @@
+//! Forgotten passwords: `GET|POST /forgot-password` mails a reset link (the same answer whether
+//! or not the address has an account), `GET|POST /reset-password` sets the new password.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::app::mail_links;
+use crate::app::throttle;
+use crate::crypto;
+use crate::domain::{Email, Password};
+use crate::store::{AuditEvent, EmailPurpose};
+use crate::web::csrf;
+use crate::web::errors::unavailable;
+use crate::web::extract::client_ip;
+use crate::web::pages::render::{NoticePage, render, safe_next};
+use crate::web::state::AppState;
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+pub struct ForgotPage {
+    pub csrf_token: String,
+    pub next: String,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct ResetPage {
+    pub csrf_token: String,
+    pub token: String,
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn forgot_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    view: ForgotPage,
+) -> HttpResponse {
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
+    render(
+        status,
+        &ForgotPage { csrf_token, ..view },
+        cookie.into_iter().collect(),
+    )
+}
+
+pub async fn forgot_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<NextQuery>,
+) -> HttpResponse {
+    let view = ForgotPage {
+        csrf_token: String::new(),
+        next: safe_next(query.next.as_deref()),
+        email: String::new(),
+        error: None,
+    };
+    forgot_page(&req, &state, StatusCode::OK, view)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    next: Option<String>,
+}
+
+pub async fn forgot(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ForgotForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let again = |status, error: &str| {
+        let view = ForgotPage {
+            csrf_token: String::new(),
+            next: next.clone(),
+            email: form.email.clone(),
+            error: Some(error.to_string()),
+        };
+        forgot_page(&req, &state, status, view)
+    };
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
+        return again(
+            StatusCode::BAD_REQUEST,
+            "The form expired. Please try again.",
+        );
+    }
+    let Ok(email) = Email::parse(&form.email) else {
+        return again(StatusCode::BAD_REQUEST, "Enter an e-mail address.");
+    };
+    // Every request counts, found or not: per address and per client address.
+    let ip = client_ip(&req, &state);
+    let keys = throttle::Keys::mail(email.as_ref(), ip.as_deref());
+    match throttle::count(&state.db, &keys).await {
+        Ok(throttle::Verdict::Go) => {}
+        Ok(throttle::Verdict::Wait(wait)) => {
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many requests. Try again in {wait} seconds."),
+            );
+        }
+        Err(e) => return unavailable(e),
+    }
+    let user = match state.db.user_by_email(email.as_ref()).await {
+        Ok(u) => u.filter(|u| u.disabled_at.is_none()),
+        Err(e) => return unavailable(e),
+    };
+    if let Some(user) = user {
+        if let Err(e) = mail_links::send_reset(&state, user.id, &user.email).await {
+            return unavailable(e);
+        }
+        state.audit.record(AuditEvent {
+            kind: "password_reset_requested",
+            user_id: Some(user.id),
+            ip,
+            ..Default::default()
+        });
+    }
+    // The same page either way: nobody learns whether the address has an account.
+    render(
+        StatusCode::OK,
+        &NoticePage {
+            title: "Check your e-mail".into(),
+            message: format!(
+                "If an account uses {}, a link to choose a new password is on its way. It works once, for 30 minutes.",
+                email.as_ref()
+            ),
+            link_href: Some(format!(
+                "/login?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            )),
+            link_text: "Back to sign-in".into(),
+        },
+        Vec::new(),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+fn link_dead() -> HttpResponse {
+    render(
+        StatusCode::NOT_FOUND,
+        &NoticePage {
+            title: "This link no longer works".into(),
+            message: "Reset links work once, for 30 minutes. Ask for a new one.".into(),
+            link_href: Some("/forgot-password".into()),
+            link_text: "Send a new link".into(),
+        },
+        Vec::new(),
+    )
+}
+
+fn reset_page(
+    req: &HttpRequest,
+    state: &AppState,
+    status: StatusCode,
+    token: String,
+    error: Option<String>,
+) -> HttpResponse {
+    let (csrf_token, cookie) = csrf::token_before_sign_in(req, state.config.issuer.is_https());
+    render(
+        status,
+        &ResetPage {
+            csrf_token,
+            token,
+            error,
+        },
+        cookie.into_iter().collect(),
+    )
+}
+
+pub async fn reset_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    match state
+        .db
+        .email_token_live(&crypto::digest(&query.token), EmailPurpose::Reset)
+        .await
+    {
+        Ok(true) => reset_page(&req, &state, StatusCode::OK, query.into_inner().token, None),
+        Ok(false) => link_dead(),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ResetForm>,
+) -> HttpResponse {
+    let form = form.into_inner();
+    let again = |error: String| {
+        reset_page(
+            &req,
+            &state,
+            StatusCode::BAD_REQUEST,
+            form.token.clone(),
+            Some(error),
+        )
+    };
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
+        return again("The form expired. Please try again.".into());
+    }
+    // The new password is checked before the link is spent, so a typo costs nothing.
+    let password = match Password::parse(&form.password) {
+        Ok(p) => p,
+        Err(e) => return again(e.to_string()),
+    };
+    if form.password != form.confirm {
+        return again("The two passwords differ.".into());
+    }
+    let hash = match state.hasher.hash(&password).await {
+        Ok(h) => h,
+        Err(e) => return unavailable(e),
+    };
+    let user_id = match state
+        .db
+        .reset_password(&crypto::digest(&form.token), &hash)
+        .await
+    {
+        Ok(Some(id)) => id,
+        Ok(None) => return link_dead(),
+        Err(e) => return unavailable(e),
+    };
+    // The mailbox proved the owner: a lock others caused by guessing ends with the reset.
+    let unlocked = match state.db.user_by_id(user_id).await {
+        Ok(Some(user)) => throttle::unlock_account(&state.db, &user.email).await,
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = unlocked {
+        return unavailable(e);
+    }
+    state.audit.record(AuditEvent {
+        kind: "password_reset",
+        user_id: Some(user_id),
+        ip: client_ip(&req, &state),
+        ..Default::default()
+    });
+    render(
+        StatusCode::OK,
+        &NoticePage {
+            title: "Password changed".into(),
+            message: "Your new password is set. You were signed out everywhere; GPTs connected to your account will ask you to sign in again.".into(),
+            link_href: Some("/login".into()),
+            link_text: "Sign in".into(),
+        },
+        Vec::new(),
+    )
+}
+
+/// The "this wasn't me" link mailed to the previous address: a page with one button, since a
+/// GET must change nothing (mail scanners open links).
+#[derive(Template)]
+#[template(path = "secure_account.html")]
+pub struct SecureAccountPage {
+    pub csrf_token: String,
+    pub token: String,
+}
+
+fn secure_link_dead() -> HttpResponse {
+    render(
+        StatusCode::NOT_FOUND,
+        &NoticePage {
+            title: "This link no longer works".into(),
+            message: "This link was used already or has expired. If someone else has your password, reset it now.".into(),
+            link_href: Some("/forgot-password".into()),
+            link_text: "Reset the password".into(),
+        },
+        Vec::new(),
+    )
+}
+
+pub async fn secure_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<TokenQuery>,
+) -> HttpResponse {
+    match state
+        .db
+        .email_token_live(&crypto::digest(&query.token), EmailPurpose::Secure)
+        .await
+    {
+        Ok(true) => {
+            let (csrf_token, cookie) =
+                csrf::token_before_sign_in(&req, state.config.issuer.is_https());
+            render(
+                StatusCode::OK,
+                &SecureAccountPage {
+                    csrf_token,
+                    token: query.into_inner().token,
+                },
+                cookie.into_iter().collect(),
+            )
+        }
+        Ok(false) => secure_link_dead(),
+        Err(e) => unavailable(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SecureForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /secure-account`: cancels (or undoes) the change of address, signs the account out
+/// everywhere, and mails a reset link to the address the notice went to.
+pub async fn secure(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SecureForm>,
+) -> HttpResponse {
+    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
+        return crate::web::pages::render::form_expired();
+    }
+    let secured = match state.db.secure_account(&crypto::digest(&form.token)).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return secure_link_dead(),
+        Err(e) => return unavailable(e),
+    };
+    if let Err(e) = mail_links::send_reset(&state, secured.user_id, &secured.email).await {
+        return unavailable(e);
+    }
+    state.audit.record(AuditEvent {
+        kind: "account_secured",
+        user_id: Some(secured.user_id),
+        ip: client_ip(&req, &state),
+        ..Default::default()
+    });
+    render(
+        StatusCode::OK,
+        &NoticePage {
+            title: "Your account is safe again".into(),
+            message: format!(
+                "The change of address is cancelled and everyone was signed out. A link to choose a new password is on its way to {}.",
+                secured.email
+            ),
+            link_href: None,
+            link_text: String::new(),
+        },
+        Vec::new(),
+    )
+}
