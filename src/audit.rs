@@ -49,7 +49,7 @@ impl Audit {
         self.metrics.observe_event(event.kind);
         tracing::info!(
             target: "audit",
-            kind = event.kind,
+            kind = event.kind.as_str(),
             user_id = ?event.user_id,
             client_id = ?event.client_id,
             "security event"

@@ -3,6 +3,7 @@
 //! reuse, and the database pool. Security events are counted where the audit trail records
 //! them, so the two always agree.
 
+use crate::domain::AuditKind;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -22,34 +23,34 @@ struct Histogram {
 }
 
 /// Audit event kinds that are also counters: (kind, metric name, help).
-const EVENT_COUNTERS: [(&str, &str, &str); 6] = [
+const EVENT_COUNTERS: [(AuditKind, &str, &str); 6] = [
     (
-        "token_issued",
+        AuditKind::TokenIssued,
         "gptauth_tokens_issued_authorization_code_total",
         "Access tokens issued for an authorization code.",
     ),
     (
-        "token_refreshed",
+        AuditKind::TokenRefreshed,
         "gptauth_tokens_issued_refresh_token_total",
         "Access tokens issued for a refresh token.",
     ),
     (
-        "login_failed",
+        AuditKind::LoginFailed,
         "gptauth_signin_failures_total",
         "Failed password sign-ins.",
     ),
     (
-        "login_locked",
+        AuditKind::LoginLocked,
         "gptauth_signin_locks_total",
         "Accounts or addresses locked after repeated failures.",
     ),
     (
-        "refresh_reuse_detected",
+        AuditKind::RefreshReuseDetected,
         "gptauth_refresh_reuse_detected_total",
         "Rotated refresh tokens presented again (their family is revoked).",
     ),
     (
-        "client_auth_failed",
+        AuditKind::ClientAuthFailed,
         "gptauth_client_auth_failures_total",
         "Failed client authentications at the token endpoint.",
     ),
@@ -88,7 +89,7 @@ impl Metrics {
     }
 
     /// A security event of `kind` happened.
-    pub fn observe_event(&self, kind: &str) {
+    pub fn observe_event(&self, kind: AuditKind) {
         if let Some(i) = EVENT_COUNTERS.iter().position(|(k, _, _)| *k == kind) {
             self.events[i].fetch_add(1, Ordering::Relaxed);
         }
@@ -189,8 +190,8 @@ mod tests {
         let m = Metrics::default();
         m.observe_request("/oauth/token", "POST", 200, Duration::from_millis(3));
         m.observe_request("/oauth/token", "POST", 200, Duration::from_millis(300));
-        m.observe_event("token_issued");
-        m.observe_event("no_such_kind");
+        m.observe_event(AuditKind::TokenIssued);
+        m.observe_event(AuditKind::ConsentGranted);
         let text = m.render((3, 2));
         assert!(text.contains(
             "gptauth_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"200\"} 2"

@@ -21,7 +21,7 @@ pub struct Attempt<'a> {
     /// The digest of the browser's device cookie, if it sent one (see `device`).
     pub device: Option<String>,
     /// The audit event of a wrong password (`login_failed`, `password_change_failed`, …).
-    pub failed_event: &'static str,
+    pub failed_event: crate::domain::AuditKind,
     /// The account the audit events name: none for a sign-in (the address typed may be a typo
     /// of someone else's), the session's user for a re-authentication.
     pub audit_user: Option<Uuid>,
@@ -60,10 +60,9 @@ pub async fn check(
     };
     if let Verdict::Wait(wait) = throttle::begin(db, &keys).await? {
         audit.record(AuditEvent {
-            kind: "login_throttled",
             user_id: attempt.audit_user,
             ip: attempt.ip,
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::LoginThrottled)
         });
         return Ok(Outcome::Throttled(wait));
     }
@@ -82,14 +81,12 @@ pub async fn check(
     }
     let locked = throttle::failed(db, &keys).await?;
     audit.record(AuditEvent {
-        kind: attempt.failed_event,
         user_id: attempt.audit_user,
         ip: attempt.ip.clone(),
-        ..Default::default()
+        ..AuditEvent::new(attempt.failed_event)
     });
     for key in locked {
         audit.record(AuditEvent {
-            kind: "login_locked",
             user_id: attempt.audit_user,
             ip: attempt.ip.clone(),
             detail: Some(
@@ -102,7 +99,7 @@ pub async fn check(
                 }
                 .into(),
             ),
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::LoginLocked)
         });
     }
     Ok(Outcome::Refused)

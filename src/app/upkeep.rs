@@ -81,10 +81,9 @@ pub async fn sweep_abandoned_registrations(state: &App) -> usize {
         Ok(swept) => {
             for client_id in &swept {
                 state.audit.record(AuditEvent {
-                    kind: "client_deleted",
                     client_id: Some(client_id.clone()),
                     detail: Some("registration unused for 30 days".into()),
-                    ..Default::default()
+                    ..AuditEvent::new(crate::domain::AuditKind::ClientDeleted)
                 });
             }
             if !swept.is_empty() {

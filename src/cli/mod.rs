@@ -361,10 +361,9 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
             db.insert_audit(&[(
                 crate::store::now(),
                 AuditEvent {
-                    kind: "password_reset_link_issued",
                     user_id: Some(user.id),
                     detail: Some("by an operator".into()),
-                    ..Default::default()
+                    ..AuditEvent::new(crate::domain::AuditKind::PasswordResetLinkIssued)
                 },
             )])
             .await?;
@@ -645,9 +644,8 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             db.insert_audit(&[(
                 crate::store::now(),
                 AuditEvent {
-                    kind: "client_secret_rotated",
                     client_id: Some(client.client_id.clone()),
-                    ..Default::default()
+                    ..AuditEvent::new(crate::domain::AuditKind::ClientSecretRotated)
                 },
             )])
             .await?;

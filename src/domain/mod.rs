@@ -1,5 +1,6 @@
 //! Typed domain values: raw strings stop at the edge, these are what the rest of the code sees.
 
+mod audit_kind;
 mod client_id;
 mod client_metadata_url;
 mod email;
@@ -10,6 +11,7 @@ mod resource;
 mod scope;
 mod signing_alg;
 
+pub use audit_kind::AuditKind;
 pub use client_id::{ClientId, ClientRef};
 pub use client_metadata_url::ClientMetadataUrl;
 pub use email::Email;

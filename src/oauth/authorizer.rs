@@ -88,10 +88,9 @@ impl Authorizer for DbAuthorizer {
             .await
             .map_err(|e| self.storage_failed("storing an authorization code", e))?;
         self.audit.record(AuditEvent {
-            kind: "code_issued",
             user_id: Some(user_id),
             client_id: Some(record.client_id),
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::CodeIssued)
         });
         Ok(code)
     }
@@ -114,11 +113,10 @@ impl Authorizer for DbAuthorizer {
             if let Some((user_id, client_id)) = revoked {
                 tracing::warn!(target: "security", client_id = %client_id, "authorization code replayed");
                 self.audit.record(AuditEvent {
-                    kind: "code_replayed",
                     user_id: Some(user_id),
                     client_id: Some(client_id),
                     detail: Some("its tokens are revoked".into()),
-                    ..Default::default()
+                    ..AuditEvent::new(crate::domain::AuditKind::CodeReplayed)
                 });
             }
             return Ok(None);

@@ -118,13 +118,12 @@ impl JwtIssuer {
         Ok(())
     }
 
-    fn event(&self, kind: &'static str, grant: &Grant, detail: Option<String>) {
+    fn event(&self, kind: crate::domain::AuditKind, grant: &Grant, detail: Option<String>) {
         self.audit.record(AuditEvent {
-            kind,
             user_id: Uuid::parse_str(&grant.owner_id).ok(),
             client_id: Some(grant.client_id.clone()),
             detail,
-            ..Default::default()
+            ..AuditEvent::new(kind)
         });
     }
 
@@ -196,7 +195,7 @@ impl Issuer for JwtIssuer {
                 .await
                 .map_err(|e| self.storage_failed("recording a redeemed code", e))?;
         }
-        self.event("token_issued", &grant, None);
+        self.event(crate::domain::AuditKind::TokenIssued, &grant, None);
         Ok(IssuedToken {
             token,
             refresh: Some(refresh),
@@ -220,15 +219,15 @@ impl Issuer for JwtIssuer {
             .await
             .map_err(|e| self.storage_failed("rotating a refresh token", e))?;
         match outcome {
-            Rotation::Rotated => self.event("token_refreshed", &grant, None),
+            Rotation::Rotated => self.event(crate::domain::AuditKind::TokenRefreshed, &grant, None),
             Rotation::WithinGrace => self.event(
-                "token_refreshed",
+                crate::domain::AuditKind::TokenRefreshed,
                 &grant,
                 Some("within the grace window".into()),
             ),
             Rotation::Reused => {
                 self.event(
-                    "refresh_reuse_detected",
+                    crate::domain::AuditKind::RefreshReuseDetected,
                     &grant,
                     Some("family revoked".into()),
                 );
@@ -289,11 +288,10 @@ impl Issuer for JwtIssuer {
         {
             // Reuse of a rotated token: someone holds a copy (RFC 9700 §4.14.2).
             self.audit.record(AuditEvent {
-                kind: "refresh_reuse_detected",
                 user_id: Some(found.user_id),
                 client_id: Some(found.client_id.clone()),
                 detail: Some(format!("family {} revoked", found.family_id)),
-                ..Default::default()
+                ..AuditEvent::new(crate::domain::AuditKind::RefreshReuseDetected)
             });
             self.db
                 .revoke_refresh_family(found.family_id, "refresh token reused")

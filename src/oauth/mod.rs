@@ -4,6 +4,7 @@
 mod authorizer;
 pub mod client_assertion;
 mod endpoint;
+pub mod error;
 mod flow;
 mod issuer;
 pub mod oidc;
@@ -12,6 +13,7 @@ pub mod request;
 mod solicitor;
 
 pub use endpoint::OAuthEndpoint;
+pub use error::{ErrorCode, OAuthError};
 pub use flow::{FlowContext, FlowState};
 pub use oidc::OidcRequest;
 pub use registrar::secret_matches;

@@ -134,10 +134,9 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
                 ..
             } => {
                 audit.record(AuditEvent {
-                    kind: "consent_denied",
                     user_id: Some(user.id),
                     client_id: Some(pre_grant.client_id.clone()),
-                    ..Default::default()
+                    ..AuditEvent::new(crate::domain::AuditKind::ConsentDenied)
                 });
                 OwnerConsent::Denied
             }
@@ -163,11 +162,10 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
                 {
                     Ok(()) => {
                         audit.record(AuditEvent {
-                            kind: "consent_granted",
                             user_id: Some(user.id),
                             client_id: Some(pre_grant.client_id.clone()),
                             detail: Some(requested.to_string()),
-                            ..Default::default()
+                            ..AuditEvent::new(crate::domain::AuditKind::ConsentGranted)
                         });
                         OwnerConsent::Authorized(user.id.to_string())
                     }

@@ -1,15 +1,30 @@
 use uuid::Uuid;
 
+use crate::domain::AuditKind;
+
 use super::{Db, Result, on_db};
 
 /// A security event, without secrets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub kind: &'static str,
+    pub kind: AuditKind,
     pub user_id: Option<Uuid>,
     pub client_id: Option<String>,
     pub ip: Option<String>,
     pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    /// An event of `kind` about no one in particular; set the fields that apply.
+    pub fn new(kind: AuditKind) -> Self {
+        AuditEvent {
+            kind,
+            user_id: None,
+            client_id: None,
+            ip: None,
+            detail: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -35,7 +50,7 @@ impl Db {
             );
             insert.push_values(events, |mut row, (at, event)| {
                 row.push_bind(*at)
-                    .push_bind(event.kind)
+                    .push_bind(event.kind.as_str())
                     .push_bind(event.user_id)
                     .push_bind(event.client_id.as_deref())
                     .push_bind(event.ip.as_deref())

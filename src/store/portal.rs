@@ -1,13 +1,15 @@
 //! What the builder portal reads and the first-administrator setup: per-client activity and
 //! errors from the audit trail, connected users, and one-time setup links.
 
+use crate::domain::AuditKind;
+
 use super::{AuditRecord, Db, NewUser, Result, StoreError, on_db};
 
 /// Audit kinds a builder sees as their client's recent errors.
-pub const CLIENT_ERROR_KINDS: [&str; 3] = [
-    "redirect_uri_mismatch",
-    "client_auth_failed",
-    "refresh_reuse_detected",
+pub const CLIENT_ERROR_KINDS: [AuditKind; 3] = [
+    AuditKind::RedirectUriMismatch,
+    AuditKind::ClientAuthFailed,
+    AuditKind::RefreshReuseDetected,
 ];
 
 /// Events of one kind on one day (days counted from the `since` of the query).
@@ -50,9 +52,9 @@ impl Db {
              WHERE client_id = $1 AND kind IN ($2, $3, $4) ORDER BY at DESC, id DESC LIMIT $5"
         )
         .bind(client_id)
-        .bind(CLIENT_ERROR_KINDS[0])
-        .bind(CLIENT_ERROR_KINDS[1])
-        .bind(CLIENT_ERROR_KINDS[2])
+        .bind(CLIENT_ERROR_KINDS[0].as_str())
+        .bind(CLIENT_ERROR_KINDS[1].as_str())
+        .bind(CLIENT_ERROR_KINDS[2].as_str())
         .bind(limit)
         .fetch_all(p)
         .await)?)

@@ -204,10 +204,9 @@ async fn checked_params(raw: &[u8], state: &AppState) -> Result<AuthRequest, Htt
             );
             // The most common setup mistake: the portal shows the builder what was tried.
             state.audit.record(AuditEvent {
-                kind: "redirect_uri_mismatch",
                 client_id: Some(client.client_id.clone()),
                 detail: Some(tried.chars().take(500).collect()),
-                ..Default::default()
+                ..AuditEvent::new(crate::domain::AuditKind::RedirectUriMismatch)
             });
             return Err(render(
                 StatusCode::BAD_REQUEST,

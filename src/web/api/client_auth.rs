@@ -215,10 +215,9 @@ pub async fn authenticate(
     if let Err((TokenError::InvalidClient, description)) = &result {
         tracing::info!(problem = %description, "client authentication failed");
         state.audit.record(AuditEvent {
-            kind: "client_auth_failed",
             client_id: Some(credentials.client_id.clone()),
             detail: Some(format!("{endpoint}: {description}")),
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::ClientAuthFailed)
         });
     }
     result

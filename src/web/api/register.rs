@@ -422,9 +422,8 @@ pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes
         return unavailable(e);
     }
     state.audit.record(AuditEvent {
-        kind: "client_registered",
         client_id: Some(client_id.to_string()),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::ClientRegistered)
     });
     let client = match state.db.client(client_id.as_ref()).await {
         Ok(Some(c)) => c,
@@ -565,9 +564,8 @@ pub async fn update(
         Err(e) => return unavailable(e),
     }
     state.audit.record(AuditEvent {
-        kind: "client_updated",
         client_id: Some(client.client_id.clone()),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::ClientUpdated)
     });
     match state.db.client(&client.client_id).await {
         Ok(Some(updated)) => HttpResponse::Ok()
@@ -608,10 +606,9 @@ pub async fn delete(
         return unavailable(e);
     }
     state.audit.record(AuditEvent {
-        kind: "client_deleted",
         client_id: Some(client.client_id),
         detail: Some("by its registration access token".into()),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::ClientDeleted)
     });
     HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -42,7 +42,12 @@ pub async fn post(
                 .db
                 .revoke_refresh_family(found.family_id, "revoked by the client")
                 .await;
-            done.map(|()| Some(("refresh_token_revoked", Some(found.user_id))))
+            done.map(|()| {
+                Some((
+                    crate::domain::AuditKind::RefreshTokenRevoked,
+                    Some(found.user_id),
+                ))
+            })
         }
         Presented::Access(claims) if claims.client_id == client.client_id => state
             .db
@@ -50,7 +55,7 @@ pub async fn post(
             .await
             .map(|()| {
                 Some((
-                    "access_token_revoked",
+                    crate::domain::AuditKind::AccessTokenRevoked,
                     uuid::Uuid::parse_str(&claims.sub).ok(),
                 ))
             }),
@@ -59,10 +64,9 @@ pub async fn post(
     match outcome {
         Ok(Some((kind, user_id))) => {
             state.audit.record(AuditEvent {
-                kind,
                 user_id,
                 client_id: Some(client.client_id),
-                ..Default::default()
+                ..AuditEvent::new(kind)
             });
         }
         Ok(None) => {}

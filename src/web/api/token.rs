@@ -108,10 +108,9 @@ pub async fn post(
     if client_refused {
         // The usual cause: a wrong secret pasted into the GPT editor; the portal shows it.
         state.audit.record(AuditEvent {
-            kind: "client_auth_failed",
             client_id: Some(credentials.client_id.clone()),
             detail: Some("token endpoint".into()),
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::ClientAuthFailed)
         });
         return TokenError::InvalidClient.respond(auth_failure(&state, &credentials).await);
     }

@@ -157,10 +157,9 @@ pub async fn disconnect(
     };
     match state.db.disconnect(user.id, &form.client_id).await {
         Ok(true) => state.audit.record(AuditEvent {
-            kind: "consent_withdrawn",
             user_id: Some(user.id),
             client_id: Some(form.client_id.clone()),
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::ConsentWithdrawn)
         }),
         Ok(false) => {}
         Err(e) => return unavailable(e),
@@ -246,7 +245,7 @@ pub async fn change_email(
         &state,
         &user,
         &form.current_password,
-        "email_change_failed",
+        crate::domain::AuditKind::EmailChangeFailed,
     )
     .await
     {
@@ -271,9 +270,8 @@ pub async fn change_email(
         Err(e) => return unavailable(e),
     }
     state.audit.record(AuditEvent {
-        kind: "email_change_requested",
         user_id: Some(user.id),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::EmailChangeRequested)
     });
     see_other("/account?done=email")
 }
@@ -307,7 +305,7 @@ async fn reauthenticate(
     state: &AppState,
     user: &UserRecord,
     password: &str,
-    failed: &'static str,
+    failed: crate::domain::AuditKind,
 ) -> Result<Reauth, StoreError> {
     let attempt = credentials::Attempt {
         email: &user.email,

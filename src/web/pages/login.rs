@@ -87,7 +87,7 @@ pub async fn post(
         password: &form.password,
         ip: ip.clone(),
         device: device::digest(&req, secure),
-        failed_event: "login_failed",
+        failed_event: crate::domain::AuditKind::LoginFailed,
         audit_user: None,
     };
     let user = match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await {
@@ -116,10 +116,9 @@ pub async fn post(
         Err(e) => return unavailable(e),
     };
     state.audit.record(AuditEvent {
-        kind: "login_succeeded",
         user_id: Some(user.id),
         ip,
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::LoginSucceeded)
     });
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, next))

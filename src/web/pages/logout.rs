@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
+use crate::store::AuditEvent;
 use crate::web::csrf;
 use crate::web::errors::unavailable;
 use crate::web::pages::render::form_expired;
@@ -28,13 +29,12 @@ pub async fn post(
         session::current_user(&req, &state.db, state.config.issuer.is_https()).await
     {
         state.audit.record(crate::store::AuditEvent {
-            kind: if form.everywhere.is_some() {
-                "logout_everywhere"
-            } else {
-                "logout"
-            },
             user_id: Some(user.id),
-            ..Default::default()
+            ..AuditEvent::new(if form.everywhere.is_some() {
+                crate::domain::AuditKind::LogoutEverywhere
+            } else {
+                crate::domain::AuditKind::Logout
+            })
         });
     }
     match session::end(

@@ -123,10 +123,9 @@ pub async fn forgot(
             return unavailable(e);
         }
         state.audit.record(AuditEvent {
-            kind: "password_reset_requested",
             user_id: Some(user.id),
             ip,
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::PasswordResetRequested)
         });
     }
     // The same page either way: nobody learns whether the address has an account.
@@ -263,10 +262,9 @@ pub async fn reset(
         return unavailable(e);
     }
     state.audit.record(AuditEvent {
-        kind: "password_reset",
         user_id: Some(user_id),
         ip: client_ip(&req, &state),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::PasswordReset)
     });
     render(
         StatusCode::OK,
@@ -356,10 +354,9 @@ pub async fn secure(
         return unavailable(e);
     }
     state.audit.record(AuditEvent {
-        kind: "account_secured",
         user_id: Some(secured.user_id),
         ip: client_ip(&req, &state),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::AccountSecured)
     });
     render(
         StatusCode::OK,

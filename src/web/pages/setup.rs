@@ -143,9 +143,8 @@ pub async fn post(
         Err(e) => return unavailable(e),
     }
     state.audit.record(AuditEvent {
-        kind: "first_admin_created",
         user_id: Some(id),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::FirstAdminCreated)
     });
     match session::start(&req, &state.db, id, state.config.issuer.is_https()).await {
         Ok(cookie) => HttpResponse::SeeOther()

@@ -129,10 +129,9 @@ pub async fn post(
         Err(e) => return unavailable(e),
     }
     state.audit.record(AuditEvent {
-        kind: "user_signed_up",
         user_id: Some(id),
         ip,
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::UserSignedUp)
     });
     let client_name = crate::web::pages::render::client_name(&state, &next).await;
     if let Err(e) =

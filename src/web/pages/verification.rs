@@ -63,9 +63,8 @@ pub async fn verify(state: web::Data<AppState>, query: web::Query<LinkQuery>) ->
                 return unavailable(e);
             }
             state.audit.record(AuditEvent {
-                kind: "email_verified",
                 user_id: Some(spent.user_id),
-                ..Default::default()
+                ..AuditEvent::new(crate::domain::AuditKind::EmailVerified)
             });
             notice(
                 StatusCode::OK,
@@ -198,9 +197,8 @@ pub async fn confirm_change(
         Ok(EmailChange::Changed { user_id }) => {
             // The old address was told when the change was asked for.
             state.audit.record(AuditEvent {
-                kind: "email_changed",
                 user_id: Some(user_id),
-                ..Default::default()
+                ..AuditEvent::new(crate::domain::AuditKind::EmailChanged)
             });
             notice(
                 StatusCode::OK,

@@ -59,7 +59,7 @@ pub async fn post(
         &state,
         &user,
         &form.current_password,
-        "account_delete_failed",
+        crate::domain::AuditKind::AccountDeleteFailed,
     )
     .await
     {
@@ -74,10 +74,9 @@ pub async fn post(
     match state.db.delete_account(user.id).await {
         // The audit trail outlives the account: its events keep the (never reused) user id.
         Ok(true) => state.audit.record(AuditEvent {
-            kind: "account_deleted",
             user_id: Some(user.id),
             ip: client_ip(&req, &state),
-            ..Default::default()
+            ..AuditEvent::new(crate::domain::AuditKind::AccountDeleted)
         }),
         // Deleted meanwhile, from another browser: the outcome the person asked for.
         Ok(false) => {}

@@ -73,7 +73,7 @@ pub async fn post(
         &state,
         &user,
         &form.current_password,
-        "password_change_failed",
+        crate::domain::AuditKind::PasswordChangeFailed,
     )
     .await
     {
@@ -96,10 +96,9 @@ pub async fn post(
         Err(e) => return unavailable(e),
     }
     state.audit.record(AuditEvent {
-        kind: "password_changed",
         user_id: Some(user.id),
         ip: crate::web::extract::client_ip(&req, &state),
-        ..Default::default()
+        ..AuditEvent::new(crate::domain::AuditKind::PasswordChanged)
     });
     // Every session ended with the change; this browser continues under a new session id.
     match session::start(&req, &state.db, user.id, state.config.issuer.is_https()).await {

@@ -1,6 +1,7 @@
 //! The seven-day activity chart: bars computed here, drawn as inline SVG by the template (no
 //! JavaScript, nothing but numbers reaches the markup).
 
+use crate::domain::AuditKind;
 use crate::store::DayCount;
 
 /// Days shown, today included.
@@ -44,9 +45,9 @@ pub fn chart(counts: &[DayCount], since: i64) -> Chart {
         let Ok(day) = usize::try_from(c.day) else {
             continue;
         };
-        let series = match c.kind.as_str() {
-            "token_issued" => 0,
-            "token_refreshed" => 1,
+        let series = match AuditKind::parse(&c.kind) {
+            Some(AuditKind::TokenIssued) => 0,
+            Some(AuditKind::TokenRefreshed) => 1,
             _ => continue,
         };
         if let Some(slot) = per_day.get_mut(day) {

@@ -1,6 +1,7 @@
 //! The builder's clients: list, create, the "paste these into the GPT editor" page with the
 //! client's activity, editing redirect URIs, rotating the secret, deleting.
 
+use crate::domain::AuditKind;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -337,11 +338,10 @@ pub async fn create(
         return unavailable(e);
     }
     state.audit.record(AuditEvent {
-        kind: "client_created",
         user_id: Some(user.id),
         client_id: Some(client_id.to_string()),
         detail: Some("in the portal".into()),
-        ..Default::default()
+        ..AuditEvent::new(AuditKind::ClientCreated)
     });
     client_page(
         &req,
@@ -410,9 +410,11 @@ async fn client_page(
             .into_iter()
             .map(|e| ErrorView {
                 at: date(e.at),
-                what: match e.kind.as_str() {
-                    "redirect_uri_mismatch" => "Redirect URI not registered",
-                    "client_auth_failed" => "Wrong client secret at the token endpoint",
+                what: match AuditKind::parse(&e.kind) {
+                    Some(AuditKind::RedirectUriMismatch) => "Redirect URI not registered",
+                    Some(AuditKind::ClientAuthFailed) => {
+                        "Wrong client secret at the token endpoint"
+                    }
                     _ => "Refresh token reused: its token family was revoked",
                 },
                 detail: e.detail.unwrap_or_default(),
@@ -496,10 +498,9 @@ pub async fn set_redirects(
         return unavailable(e);
     }
     state.audit.record(AuditEvent {
-        kind: "client_redirects_changed",
         user_id: Some(user.id),
         client_id: Some(client.client_id.clone()),
-        ..Default::default()
+        ..AuditEvent::new(AuditKind::ClientRedirectsChanged)
     });
     see_other(&format!("/portal/clients/{}", client.client_id))
 }
@@ -538,10 +539,9 @@ pub async fn rotate_secret(
         Err(e) => return unavailable(e),
     }
     state.audit.record(AuditEvent {
-        kind: "client_secret_rotated",
         user_id: Some(user.id),
         client_id: Some(client.client_id.clone()),
-        ..Default::default()
+        ..AuditEvent::new(AuditKind::ClientSecretRotated)
     });
     let minutes = overlap / 60;
     client_page(
@@ -572,11 +572,10 @@ pub async fn delete(
         return unavailable(e);
     }
     state.audit.record(AuditEvent {
-        kind: "client_deleted",
         user_id: Some(user.id),
         client_id: Some(client.client_id),
         detail: Some("in the portal".into()),
-        ..Default::default()
+        ..AuditEvent::new(AuditKind::ClientDeleted)
     });
     see_other("/portal")
 }

@@ -123,14 +123,13 @@ pub async fn set_role(
         Err(e) => return unavailable(e),
     }
     state.audit.record(AuditEvent {
-        kind: if builder {
-            "builder_role_granted"
-        } else {
-            "builder_role_withdrawn"
-        },
         user_id: Some(user_id),
         detail: Some(format!("by {}", me.id)),
-        ..Default::default()
+        ..AuditEvent::new(if builder {
+            crate::domain::AuditKind::BuilderRoleGranted
+        } else {
+            crate::domain::AuditKind::BuilderRoleWithdrawn
+        })
     });
     see_other("/portal/users")
 }
