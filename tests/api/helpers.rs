@@ -27,57 +27,42 @@ pub enum Backend {
     Postgres,
 }
 
-/// Generates one test per backend for each scenario.
+/// Generates one test per backend for each scenario: `both_backends!(a, b);` lists top-level
+/// `async fn a(app: TestApp) { … }` functions of the calling module and makes the tests
+/// `a::sqlite` and `a::postgres` (a module and a function may share a name).
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-                async fn scenario($app: $crate::helpers::TestApp) $body
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite, &[]).await;
-                    scenario(app.expect("sqlite is always available")).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres, &[]).await {
-                        scenario(app).await
-                    }
-                }
-            }
-        )*
+    ($($name:ident),+ $(,)?) => {
+        $crate::both_backends_with!(&[]; $($name),+);
     };
 }
 
-/// Like `both_backends!`, with configuration overrides.
+/// Like `both_backends!`, with configuration overrides:
+/// `both_backends_with!(&[("GPTAUTH_X", "y")]; a, b);`.
 #[macro_export]
 macro_rules! both_backends_with {
-    ($env:expr; $(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
+    ($env:expr; $($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
-                async fn scenario($app: $crate::helpers::TestApp) $body
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite, $env).await;
-                    scenario(app.expect("sqlite is always available")).await
+                    let backend = $crate::helpers::Backend::Sqlite;
+                    let app = $crate::helpers::spawn_app(backend, $env).await;
+                    super::$name(app.expect("sqlite is always available")).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres, $env).await {
-                        scenario(app).await
+                    let backend = $crate::helpers::Backend::Postgres;
+                    if let Some(app) = $crate::helpers::spawn_app(backend, $env).await {
+                        super::$name(app).await
                     }
                 }
             }
-        )*
+        )+
     };
 }
 
