@@ -2,7 +2,8 @@
 //! backend (SQLite and Postgres), without the server. It covers the statements whose
 //! correctness depends on the database: single-use codes, refresh rotation and reuse
 //! detection, the throttle's count-before-check, and metadata-document upserts, each also
-//! under concurrency (one handle, and two handles as two instances would have).
+//! under concurrency (one handle, and two handles as two instances would have); and that both
+//! backends' migrations build the same schema.
 
 #[path = "../common/databases.rs"]
 mod databases;
@@ -11,4 +12,5 @@ mod kit;
 mod codes;
 mod metadata_clients;
 mod refresh;
+mod schema;
 mod throttle;
