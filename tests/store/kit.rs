@@ -15,14 +15,15 @@ macro_rules! both_backends {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let db = $crate::kit::TestDb::fresh($crate::kit::Backend::Sqlite).await;
+                    let backend = $crate::kit::Backend::Sqlite;
+                    let db = $crate::kit::TestDb::fresh(backend).await;
                     super::$name(db.expect("sqlite is always available")).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(db) = $crate::kit::TestDb::fresh($crate::kit::Backend::Postgres).await
-                    {
+                    let backend = $crate::kit::Backend::Postgres;
+                    if let Some(db) = $crate::kit::TestDb::fresh(backend).await {
                         super::$name(db).await
                     }
                 }
