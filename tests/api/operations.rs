@@ -556,7 +556,8 @@ async fn soak_64_users_full_cycle_against_postgres() {
         refreshes += r;
     }
     eprintln!(
-        "soak: {users} users, {seconds} s: {exchanges} code exchanges, {refreshes} refreshes, 0 errors"
+        "soak: {users} users, {seconds} s: {exchanges} code exchanges, \
+         {refreshes} refreshes, 0 errors"
     );
     assert!(exchanges >= users as u64);
     let gptauth::store::Db::Postgres(pool) = &app.db else {

@@ -325,7 +325,8 @@ async fn an_mcp_style_resource_api_accepts_its_tokens_and_points_others_at_its_m
         .to_string();
     assert_eq!(
         challenge,
-        "Bearer resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/mcp\""
+        "Bearer resource_metadata=\
+         \"https://api.example.com/.well-known/oauth-protected-resource/mcp\""
     );
 
     // A token for the resource is accepted; one for the default audience is not.

@@ -723,7 +723,8 @@ async fn trickle(
         .await
         .expect("connect");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n{sent}"
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\n{sent}"
     );
     stream.write_all(head.as_bytes()).await.expect("write");
     let mut answer = vec![0u8; 4096];

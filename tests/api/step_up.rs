@@ -113,7 +113,8 @@ async fn step_up(app: &TestApp, api: &str) {
     assert_eq!(
         challenge(&resp),
         format!(
-            "Bearer error=\"insufficient_scope\", scope=\"notes.write\", resource_metadata=\"{metadata}\""
+            "Bearer error=\"insufficient_scope\", scope=\"notes.write\", \
+             resource_metadata=\"{metadata}\""
         )
     );
 
