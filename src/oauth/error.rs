@@ -137,7 +137,8 @@ impl OAuthError {
     /// Storage failed: logged here, with the cause, and answered without it.
     pub fn unavailable(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "storage failed");
-        ErrorCode::TemporarilyUnavailable.with("The server could not reach its database; try again.")
+        ErrorCode::TemporarilyUnavailable
+            .with("The server could not reach its database; try again.")
     }
 
     /// Something failed that the client cannot fix: logged here, with the cause.

@@ -2,9 +2,7 @@
 //! like ChatGPT (cookie jar, no automatic redirects).
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::TcpListener;
-use std::sync::Once;
 
 use gptauth::Application;
 use gptauth::config::Config;
@@ -15,69 +13,52 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
+#[path = "../common/databases.rs"]
+mod databases;
+pub use databases::{Backend, fresh_database};
+
 pub const CHATGPT_OPENAI: &str =
     "https://chat.openai.com/aip/g-0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6/oauth/callback";
 pub const CHATGPT_COM: &str =
     "https://chatgpt.com/aip/g-0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6/oauth/callback";
 pub const PASSWORD: &str = "correct horse battery staple";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Generates one test per backend for each scenario.
+/// Generates one test per backend for each scenario: `both_backends!(a, b);` lists top-level
+/// `async fn a(app: TestApp) { … }` functions of the calling module and makes the tests
+/// `a::sqlite` and `a::postgres` (a module and a function may share a name).
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
-        $(
-            mod $name {
-                #[allow(unused_imports)]
-                use super::*;
-                async fn scenario($app: $crate::helpers::TestApp) $body
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite, &[]).await;
-                    scenario(app.expect("sqlite is always available")).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres, &[]).await {
-                        scenario(app).await
-                    }
-                }
-            }
-        )*
+    ($($name:ident),+ $(,)?) => {
+        $crate::both_backends_with!(&[]; $($name),+);
     };
 }
 
-/// Like `both_backends!`, with configuration overrides.
+/// Like `both_backends!`, with configuration overrides:
+/// `both_backends_with!(&[("GPTAUTH_X", "y")]; a, b);`.
 #[macro_export]
 macro_rules! both_backends_with {
-    ($env:expr; $(async fn $name:ident($app:ident : TestApp) $body:block)*) => {
+    ($env:expr; $($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
-                async fn scenario($app: $crate::helpers::TestApp) $body
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::helpers::spawn_app($crate::helpers::Backend::Sqlite, $env).await;
-                    scenario(app.expect("sqlite is always available")).await
+                    let backend = $crate::helpers::Backend::Sqlite;
+                    let app = $crate::helpers::spawn_app(backend, $env).await;
+                    super::$name(app.expect("sqlite is always available")).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(app) = $crate::helpers::spawn_app($crate::helpers::Backend::Postgres, $env).await {
-                        scenario(app).await
+                    let backend = $crate::helpers::Backend::Postgres;
+                    if let Some(app) = $crate::helpers::spawn_app(backend, $env).await {
+                        super::$name(app).await
                     }
                 }
             }
-        )*
+        )+
     };
 }
 
@@ -94,66 +75,6 @@ pub struct TestApp {
 pub struct TestClient {
     pub id: String,
     pub secret: String,
-}
-
-/// The admin Postgres URL; tests create one database each below it.
-pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A fresh database URL, or `None` when Postgres is not reachable outside CI.
-pub async fn fresh_database(backend: Backend) -> Option<String> {
-    match backend {
-        Backend::Sqlite => {
-            let dir =
-                std::env::temp_dir().join(format!("gptauth-test-{}", Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            Some(format!("sqlite://{}", dir.join("gptauth.db").display()))
-        }
-        Backend::Postgres => {
-            let admin = postgres_admin_url();
-            let pool = match sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(std::time::Duration::from_secs(3))
-                .connect(&admin)
-                .await
-            {
-                Ok(p) => p,
-                Err(e) => {
-                    if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-                        panic!("Postgres is required in CI but unreachable at {admin}: {e}");
-                    }
-                    warn_postgres_skipped(&admin, &e.to_string());
-                    return None;
-                }
-            };
-            let name = format!("gptauth_test_{}", Uuid::new_v4().simple());
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&pool)
-                .await
-                .expect("create test database");
-            pool.close().await;
-            let mut url = url::Url::parse(&admin).expect("admin url");
-            url.set_path(&name);
-            Some(url.to_string())
-        }
-    }
-}
-
-fn warn_postgres_skipped(admin: &str, error: &str) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Written straight to the process's stderr, past the test harness's capture.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-             !! POSTGRES SKIPPED: {admin} is unreachable ({error}).\n\
-             !! Only the SQLite half of the suite ran. Start Postgres or set\n\
-             !! TEST_POSTGRES_URL; in CI (CI=true) this is a failure.\n\
-             !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
-        );
-    });
 }
 
 pub async fn spawn_app(backend: Backend, overrides: &[(&str, &str)]) -> Option<TestApp> {

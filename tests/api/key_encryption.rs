@@ -49,52 +49,94 @@ fn all_sealed(keys: &[Vec<u8>]) -> bool {
             .all(|k| gptauth::tokens::sealing::is_sealed(k) && k[0] != 0x30)
 }
 
-crate::both_backends_with! {
+async fn signing_keys_are_stored_encrypted_and_still_sign(app: TestApp) {
+    let keys = stored_private_keys(&app).await;
+    assert!(all_sealed(&keys), "no plain DER in the database");
+    // Tokens are signed with them and verify against the JWKS.
+    let client = app.client().await;
+    app.user("ada@example.com").await;
+    let tokens = app.tokens_for(&client, "ada@example.com").await;
+    app.verify_jwt(tokens["access_token"].as_str().expect("at"))
+        .await;
+    // A second instance without the key, or with another one, does not start.
+    let missing = start(&app.database_url, &[])
+        .await
+        .expect_err("no key: no start");
+    assert!(missing.contains("GPTAUTH_KEY_ENCRYPTION_KEY"), "{missing}");
+    let wrong = start(
+        &app.database_url,
+        &[("GPTAUTH_KEY_ENCRYPTION_KEY", NEXT_KEK)],
+    )
+    .await
+    .expect_err("wrong key: no start");
+    assert!(
+        wrong.contains("GPTAUTH_KEY_ENCRYPTION_KEY_PREVIOUS"),
+        "{wrong}"
+    );
+    // `keys rotate` without the key refuses, rather than adding a plain key.
+    let out = crate::cli::gptauth(&app, &["keys", "rotate"], None);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GPTAUTH_KEY_ENCRYPTION_KEY"));
+    assert_eq!(
+        stored_private_keys(&app).await.len(),
+        keys.len(),
+        "nothing added"
+    );
+}
+
+async fn the_key_encryption_key_can_be_rotated(app: TestApp) {
+    let before = stored_private_keys(&app).await;
+    start(
+        &app.database_url,
+        &[
+            ("GPTAUTH_KEY_ENCRYPTION_KEY", NEXT_KEK),
+            ("GPTAUTH_KEY_ENCRYPTION_KEY_PREVIOUS", KEK),
+        ],
+    )
+    .await
+    .expect("the new key with the old one as previous");
+    let after = stored_private_keys(&app).await;
+    assert!(all_sealed(&after));
+    assert_ne!(before, after, "re-encrypted under the new key");
+    start(
+        &app.database_url,
+        &[("GPTAUTH_KEY_ENCRYPTION_KEY", NEXT_KEK)],
+    )
+    .await
+    .expect("the new key alone now");
+    let old = start(&app.database_url, &[("GPTAUTH_KEY_ENCRYPTION_KEY", KEK)])
+        .await
+        .expect_err("the old key opens nothing now");
+    assert!(old.contains("was not given"), "{old}");
+    // The running server (still holding the opened keys) keeps signing.
+    let client = app.client().await;
+    app.user("ada@example.com").await;
+    let tokens = app.tokens_for(&client, "ada@example.com").await;
+    app.verify_jwt(tokens["access_token"].as_str().expect("at"))
+        .await;
+}
+
+crate::both_backends_with!(
     &[("GPTAUTH_KEY_ENCRYPTION_KEY", KEK)];
-    async fn signing_keys_are_stored_encrypted_and_still_sign(app: TestApp) {
-        let keys = stored_private_keys(&app).await;
-        assert!(all_sealed(&keys), "no plain DER in the database");
-        // Tokens are signed with them and verify against the JWKS.
-        let client = app.client().await;
-        app.user("ada@example.com").await;
-        let tokens = app.tokens_for(&client, "ada@example.com").await;
-        app.verify_jwt(tokens["access_token"].as_str().expect("at")).await;
-        // A second instance without the key, or with another one, does not start.
-        let missing = start(&app.database_url, &[]).await.expect_err("no key: no start");
-        assert!(missing.contains("GPTAUTH_KEY_ENCRYPTION_KEY"), "{missing}");
-        let wrong = start(&app.database_url, &[("GPTAUTH_KEY_ENCRYPTION_KEY", NEXT_KEK)]).await.expect_err("wrong key: no start");
-        assert!(wrong.contains("GPTAUTH_KEY_ENCRYPTION_KEY_PREVIOUS"), "{wrong}");
-        // `keys rotate` without the key refuses, rather than adding a plain key.
-        let out = crate::cli::gptauth(&app, &["keys", "rotate"], None);
-        assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("GPTAUTH_KEY_ENCRYPTION_KEY"));
-        assert_eq!(stored_private_keys(&app).await.len(), keys.len(), "nothing added");
-    }
+    signing_keys_are_stored_encrypted_and_still_sign, the_key_encryption_key_can_be_rotated,
+);
 
-    async fn the_key_encryption_key_can_be_rotated(app: TestApp) {
-        let before = stored_private_keys(&app).await;
-        start(&app.database_url, &[("GPTAUTH_KEY_ENCRYPTION_KEY", NEXT_KEK), ("GPTAUTH_KEY_ENCRYPTION_KEY_PREVIOUS", KEK)]).await.expect("the new key with the old one as previous");
-        let after = stored_private_keys(&app).await;
-        assert!(all_sealed(&after));
-        assert_ne!(before, after, "re-encrypted under the new key");
-        start(&app.database_url, &[("GPTAUTH_KEY_ENCRYPTION_KEY", NEXT_KEK)]).await.expect("the new key alone now");
-        let old = start(&app.database_url, &[("GPTAUTH_KEY_ENCRYPTION_KEY", KEK)]).await.expect_err("the old key opens nothing now");
-        assert!(old.contains("was not given"), "{old}");
-        // The running server (still holding the opened keys) keeps signing.
-        let client = app.client().await;
-        app.user("ada@example.com").await;
-        let tokens = app.tokens_for(&client, "ada@example.com").await;
-        app.verify_jwt(tokens["access_token"].as_str().expect("at")).await;
-    }
+async fn plain_keys_are_encrypted_once_a_key_encryption_key_is_given(app: TestApp) {
+    assert!(
+        stored_private_keys(&app).await.iter().all(|k| k[0] == 0x30),
+        "plain without a key"
+    );
+    start(&app.database_url, &[("GPTAUTH_KEY_ENCRYPTION_KEY", KEK)])
+        .await
+        .expect("start with a key");
+    assert!(all_sealed(&stored_private_keys(&app).await));
 }
 
-crate::both_backends! {
-    async fn plain_keys_are_encrypted_once_a_key_encryption_key_is_given(app: TestApp) {
-        assert!(stored_private_keys(&app).await.iter().all(|k| k[0] == 0x30), "plain without a key");
-        start(&app.database_url, &[("GPTAUTH_KEY_ENCRYPTION_KEY", KEK)]).await.expect("start with a key");
-        assert!(all_sealed(&stored_private_keys(&app).await));
-    }
-}
+crate::both_backends!(plain_keys_are_encrypted_once_a_key_encryption_key_is_given);
 
 #[test]
 fn a_short_key_encryption_key_is_refused() {

@@ -182,31 +182,38 @@ fn quoted_printable(text: &str) -> String {
     String::from_utf8(out).expect("utf-8")
 }
 
-/// Generates one test per backend for each scenario, with the server sending mail to a sink.
+/// Generates one test per backend for each scenario, with the server sending mail to a sink:
+/// `with_mail!(a, b);` lists top-level `async fn a(app: TestApp, mail: MailSink) { … }`
+/// functions and makes the tests `a::sqlite` and `a::postgres`.
 macro_rules! with_mail {
-    ($(async fn $name:ident($app:ident, $mail:ident) $body:block)*) => {
+    ($($name:ident),+ $(,)?) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
-                async fn scenario($app: TestApp, $mail: MailSink) $body
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let mail = MailSink::start().await;
-                    let app = spawn_app(Backend::Sqlite, &[("GPTAUTH_SMTP_URL", &mail.url())]).await;
-                    scenario(app.expect("sqlite is always available"), mail).await
+                    let mail = $crate::mail::MailSink::start().await;
+                    let url = mail.url();
+                    let backend = $crate::helpers::Backend::Sqlite;
+                    let env = [("GPTAUTH_SMTP_URL", url.as_str())];
+                    let app = $crate::helpers::spawn_app(backend, &env).await;
+                    super::$name(app.expect("sqlite is always available"), mail).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    let mail = MailSink::start().await;
-                    if let Some(app) = spawn_app(Backend::Postgres, &[("GPTAUTH_SMTP_URL", &mail.url())]).await {
-                        scenario(app, mail).await
+                    let mail = $crate::mail::MailSink::start().await;
+                    let url = mail.url();
+                    let backend = $crate::helpers::Backend::Postgres;
+                    let env = [("GPTAUTH_SMTP_URL", url.as_str())];
+                    if let Some(app) = $crate::helpers::spawn_app(backend, &env).await {
+                        super::$name(app, mail).await
                     }
                 }
             }
-        )*
+        )+
     };
 }
 pub(crate) use with_mail;
@@ -252,159 +259,384 @@ async fn userinfo(app: &TestApp, access_token: &str) -> Value {
         .expect("json")
 }
 
-with_mail! {
-    async fn sign_up_mails_a_link_that_verifies_the_address_once(app, mail) {
-        let browser = sign_up(&app, "ada@example.com", "/account").await;
-        let message = mail.wait_for("ada@example.com", 1).await;
-        assert_eq!(message.subject(), "Confirm your e-mail address");
-        assert!(message.data.contains("Content-Type: text/html"), "a text and an HTML part");
-        assert!(message.data.lines().any(|l| l.starts_with("Message-ID: <")), "{}", message.data);
-        let link = message.link(&app);
-        assert!(link.contains("/verify-email?token="), "{link}");
-        let client = app.client().await;
-        let before = app.tokens_for(&client, "ada@example.com").await;
-        let claims = app.verify_jwt(before["access_token"].as_str().expect("at")).await;
-        assert_eq!((claims["email"].as_str(), claims["email_verified"].as_bool()), (Some("ada@example.com"), Some(false)));
-        assert_eq!(userinfo(&app, before["access_token"].as_str().expect("at")).await["email_verified"], false);
+async fn sign_up_mails_a_link_that_verifies_the_address_once(app: TestApp, mail: MailSink) {
+    let browser = sign_up(&app, "ada@example.com", "/account").await;
+    let message = mail.wait_for("ada@example.com", 1).await;
+    assert_eq!(message.subject(), "Confirm your e-mail address");
+    assert!(
+        message.data.contains("Content-Type: text/html"),
+        "a text and an HTML part"
+    );
+    assert!(
+        message.data.lines().any(|l| l.starts_with("Message-ID: <")),
+        "{}",
+        message.data
+    );
+    let link = message.link(&app);
+    assert!(link.contains("/verify-email?token="), "{link}");
+    let client = app.client().await;
+    let before = app.tokens_for(&client, "ada@example.com").await;
+    let claims = app
+        .verify_jwt(before["access_token"].as_str().expect("at"))
+        .await;
+    assert_eq!(
+        (claims["email"].as_str(), claims["email_verified"].as_bool()),
+        (Some("ada@example.com"), Some(false))
+    );
+    assert_eq!(
+        userinfo(&app, before["access_token"].as_str().expect("at")).await["email_verified"],
+        false
+    );
 
-        let (status, _, page) = app.get(&browser, &link).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        assert!(page.contains("confirmed"));
-        let (status, _, _) = app.get(&browser, &link).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "single use");
+    let (status, _, page) = app.get(&browser, &link).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("confirmed"));
+    let (status, _, _) = app.get(&browser, &link).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "single use");
 
-        let after = app.tokens_for(&client, "ada@example.com").await;
-        let claims = app.verify_jwt(after["access_token"].as_str().expect("at")).await;
-        assert_eq!(claims["email_verified"], true);
-        assert_eq!(userinfo(&app, after["access_token"].as_str().expect("at")).await["email_verified"], true);
-        // A refresh reads the address afresh too.
-        let (_, refreshed) = app.refresh(&client, true, before["refresh_token"].as_str().expect("rt")).await;
-        assert_eq!(app.verify_jwt(refreshed["access_token"].as_str().expect("at")).await["email_verified"], true);
-        let (status, introspected) = app.post_as("/oauth/introspect", Some((&client.id, &client.secret)), &[("token", after["access_token"].as_str().expect("at"))]).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!((introspected["email"].as_str(), introspected["email_verified"].as_bool()), (Some("ada@example.com"), Some(true)));
-        // Without the email scope, no address in the token.
-        let narrow = app.client_with("openid", &[CHATGPT_OPENAI]).await;
-        let tokens = app.tokens_for(&narrow, "ada@example.com").await;
-        assert!(app.verify_jwt(tokens["access_token"].as_str().expect("at")).await.get("email").is_none());
-        let (_, _, account) = app.get(&browser, &app.url("/account")).await;
-        assert!(account.contains("id=\"email-verified\""), "{account}");
-    }
-
-    async fn a_forgotten_password_is_reset_by_mail_and_signs_out_everywhere(app, mail) {
-        let user = app.user("ada@example.com").await;
-        let client = app.client().await;
-        let tokens = app.tokens_for(&client, "ada@example.com").await;
-        let other = browser();
-        app.sign_in(&other, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await;
-
-        let forgot = |email: &'static str| {
-            let app = &app;
-            async move {
-                let browser = browser();
-                let (_, _, page) = app.get(&browser, &app.url("/forgot-password")).await;
-                app.post_form(&browser, &app.url("/forgot-password"), &[("email", email), ("csrf_token", &form_value(&page, "csrf_token"))]).await
-            }
-        };
-        let (status, _, known) = forgot("ada@example.com").await;
-        let (status_unknown, _, unknown) = forgot("nobody@example.com").await;
-        assert_eq!((status, status_unknown), (StatusCode::OK, StatusCode::OK));
-        assert_eq!(known.replace("ada@example.com", "X"), unknown.replace("nobody@example.com", "X"), "the same answer either way");
-        let message = mail.wait_for("ada@example.com", 1).await;
-        assert_eq!(message.subject(), "Reset your password");
-        let link = message.link(&app);
-
-        let resetter = browser();
-        let (status, _, page) = app.get(&resetter, &link).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let token = form_value(&page, "token");
-        let csrf = form_value(&page, "csrf_token");
-        let (status, _, again) = app.post_form(&resetter, &app.url("/reset-password"), &[("csrf_token", &csrf), ("token", &token), ("password", "password123"), ("confirm", "password123")]).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "a common password is refused and the link stays good");
-        assert!(again.contains("role=\"alert\""));
-        let new_password = "a brand new passphrase 42";
-        let (status, _, done) = app.post_form(&resetter, &app.url("/reset-password"), &[("csrf_token", &csrf), ("token", &token), ("password", new_password), ("confirm", new_password)]).await;
-        assert_eq!(status, StatusCode::OK, "{done}");
-        let (status, _, _) = app.get(&resetter, &link).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "single use");
-
-        let (status, body) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "every GPT must sign in again");
-        let (status, location, _) = app.get(&other, &app.url("/account")).await;
-        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/login?next=%2Faccount")), "other sessions are over");
-        let cb = app.sign_in(&browser(), &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", new_password).await;
-        assert!(cb.param("code").is_some());
-        let audit = app.db.audit_since(0, 1000).await.expect("audit");
-        assert!(audit.iter().any(|e| e.kind == "password_reset" && e.user_id == Some(user)));
-
-        // An expired link does not work.
-        let (_, _) = (forgot("ada@example.com").await, ());
-        let late = mail.wait_for("ada@example.com", 2).await.link(&app);
-        app.sql("UPDATE email_tokens SET expires_at = 1").await;
-        let (status, _, _) = app.get(&resetter, &late).await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
-        assert!(mail.to("nobody@example.com").is_empty(), "no mail for an unknown address");
-    }
-
-    async fn a_client_requiring_verified_email_continues_the_authorization_after_verification(app, mail) {
-        let client = app.client().await;
-        assert!(app.db.set_require_verified_email(&client.id, true).await.expect("flag"));
-        let authorize = app.authorize_url(&client, CHATGPT_OPENAI, "keep-me", None);
-        let next = authorize.trim_start_matches(&app.address).to_string();
-        let popup = sign_up(&app, "ada@example.com", &next).await;
-        let (status, location, _) = app.get(&popup, &authorize).await;
-        assert_eq!(status, StatusCode::SEE_OTHER);
-        let pending = location.expect("to verification");
-        assert!(pending.starts_with("/verify-email/pending?next="), "{pending}");
-        let (_, _, page) = app.get(&popup, &app.url(&pending)).await;
-        assert!(page.contains("Notes GPT") && page.contains("ada@example.com"), "{page}");
-        // "Send again" mails a second link.
-        let (status, _, _) = app.post_form(&popup, &app.url("/verify-email/resend"), &[("csrf_token", &form_value(&page, "csrf_token")), ("next", &form_value(&page, "next"))]).await;
-        assert_eq!(status, StatusCode::OK);
-        let link = mail.wait_for("ada@example.com", 2).await.link(&app);
-        // Opened elsewhere (the mail app), then the popup continues where it was.
-        let (status, _, _) = app.get(&browser(), &link).await;
-        assert_eq!(status, StatusCode::OK);
-        let cb = app.sign_in(&popup, &authorize, "ada@example.com", PASSWORD).await;
-        assert_eq!(cb.param("state").as_deref(), Some("keep-me"));
-        let (status, tokens) = app.exchange_code(&client, true, &cb.code(), CHATGPT_OPENAI).await;
-        assert_eq!(status, StatusCode::OK, "{tokens}");
-        // prompt=none cannot ask: interaction_required.
-        let other = app.client().await;
-        assert!(app.db.set_require_verified_email(&other.id, true).await.expect("flag"));
-        let unverified = sign_up(&app, "bob@example.com", "/account").await;
-        let (_, location, _) = app.get(&unverified, &app.authorize_url_with(&other, CHATGPT_OPENAI, &[("prompt", "none")])).await;
-        assert!(location.unwrap_or_default().contains("error=interaction_required"));
-    }
-
-    async fn the_address_changes_only_when_the_new_one_confirms_and_the_sub_stays(app, mail) {
-        let user = app.user("ada@example.com").await;
-        app.user("taken@example.com").await;
-        let client = app.client().await;
-        let browser = browser();
-        app.sign_in(&browser, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await;
-        let (_, _, page) = app.get(&browser, &app.url("/account")).await;
-        let csrf = form_value(&page, "csrf_token");
-        let (status, _, wrong) = app.post_form(&browser, &app.url("/account/email"), &[("csrf_token", &csrf), ("new_email", "ada@new.example"), ("current_password", "wrong password")]).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong}");
-        let (status, location, _) = app.post_form(&browser, &app.url("/account/email"), &[("csrf_token", &csrf), ("new_email", "ada@new.example"), ("current_password", PASSWORD)]).await;
-        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/account?done=email")));
-        let confirm = mail.wait_for("ada@new.example", 1).await;
-        let notice = mail.wait_for("ada@example.com", 1).await;
-        assert!(notice.text().contains("ada@new.example"), "the old address is told");
-        assert_eq!(app.db.user_by_id(user).await.expect("db").expect("user").email, "ada@example.com", "nothing changes before the link");
-        let (status, _, _) = app.get(&browser, &confirm.link(&app)).await;
-        assert_eq!(status, StatusCode::OK);
-        let moved = app.db.user_by_id(user).await.expect("db").expect("user");
-        assert_eq!((moved.email.as_str(), moved.email_verified_at.is_some()), ("ada@new.example", true));
-        let tokens = app.tokens_for(&client, "ada@new.example").await;
-        assert_eq!(app.verify_jwt(tokens["access_token"].as_str().expect("at")).await["sub"], user.to_string(), "the same person");
-
-        // An address another account has: the same answer, and no mail to it.
-        let (_, _, page) = app.get(&browser, &app.url("/account")).await;
-        let (status, location, _) = app.post_form(&browser, &app.url("/account/email"), &[("csrf_token", &form_value(&page, "csrf_token")), ("new_email", "taken@example.com"), ("current_password", PASSWORD)]).await;
-        assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/account?done=email")));
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert!(mail.to("taken@example.com").is_empty());
-    }
+    let after = app.tokens_for(&client, "ada@example.com").await;
+    let claims = app
+        .verify_jwt(after["access_token"].as_str().expect("at"))
+        .await;
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(
+        userinfo(&app, after["access_token"].as_str().expect("at")).await["email_verified"],
+        true
+    );
+    // A refresh reads the address afresh too.
+    let (_, refreshed) = app
+        .refresh(&client, true, before["refresh_token"].as_str().expect("rt"))
+        .await;
+    assert_eq!(
+        app.verify_jwt(refreshed["access_token"].as_str().expect("at"))
+            .await["email_verified"],
+        true
+    );
+    let (status, introspected) = app
+        .post_as(
+            "/oauth/introspect",
+            Some((&client.id, &client.secret)),
+            &[("token", after["access_token"].as_str().expect("at"))],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            introspected["email"].as_str(),
+            introspected["email_verified"].as_bool()
+        ),
+        (Some("ada@example.com"), Some(true))
+    );
+    // Without the email scope, no address in the token.
+    let narrow = app.client_with("openid", &[CHATGPT_OPENAI]).await;
+    let tokens = app.tokens_for(&narrow, "ada@example.com").await;
+    assert!(
+        app.verify_jwt(tokens["access_token"].as_str().expect("at"))
+            .await
+            .get("email")
+            .is_none()
+    );
+    let (_, _, account) = app.get(&browser, &app.url("/account")).await;
+    assert!(account.contains("id=\"email-verified\""), "{account}");
 }
+
+async fn a_forgotten_password_is_reset_by_mail_and_signs_out_everywhere(
+    app: TestApp,
+    mail: MailSink,
+) {
+    let user = app.user("ada@example.com").await;
+    let client = app.client().await;
+    let tokens = app.tokens_for(&client, "ada@example.com").await;
+    let other = browser();
+    app.sign_in(
+        &other,
+        &app.authorize_url(&client, CHATGPT_OPENAI, "s", None),
+        "ada@example.com",
+        PASSWORD,
+    )
+    .await;
+
+    let forgot = |email: &'static str| {
+        let app = &app;
+        async move {
+            let browser = browser();
+            let (_, _, page) = app.get(&browser, &app.url("/forgot-password")).await;
+            app.post_form(
+                &browser,
+                &app.url("/forgot-password"),
+                &[
+                    ("email", email),
+                    ("csrf_token", &form_value(&page, "csrf_token")),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, _, known) = forgot("ada@example.com").await;
+    let (status_unknown, _, unknown) = forgot("nobody@example.com").await;
+    assert_eq!((status, status_unknown), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        known.replace("ada@example.com", "X"),
+        unknown.replace("nobody@example.com", "X"),
+        "the same answer either way"
+    );
+    let message = mail.wait_for("ada@example.com", 1).await;
+    assert_eq!(message.subject(), "Reset your password");
+    let link = message.link(&app);
+
+    let resetter = browser();
+    let (status, _, page) = app.get(&resetter, &link).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let token = form_value(&page, "token");
+    let csrf = form_value(&page, "csrf_token");
+    let (status, _, again) = app
+        .post_form(
+            &resetter,
+            &app.url("/reset-password"),
+            &[
+                ("csrf_token", &csrf),
+                ("token", &token),
+                ("password", "password123"),
+                ("confirm", "password123"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a common password is refused and the link stays good"
+    );
+    assert!(again.contains("role=\"alert\""));
+    let new_password = "a brand new passphrase 42";
+    let (status, _, done) = app
+        .post_form(
+            &resetter,
+            &app.url("/reset-password"),
+            &[
+                ("csrf_token", &csrf),
+                ("token", &token),
+                ("password", new_password),
+                ("confirm", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let (status, _, _) = app.get(&resetter, &link).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "single use");
+
+    let (status, body) = app
+        .refresh(&client, true, tokens["refresh_token"].as_str().expect("rt"))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "every GPT must sign in again"
+    );
+    let (status, location, _) = app.get(&other, &app.url("/account")).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/login?next=%2Faccount")),
+        "other sessions are over"
+    );
+    let cb = app
+        .sign_in(
+            &browser(),
+            &app.authorize_url(&client, CHATGPT_OPENAI, "s", None),
+            "ada@example.com",
+            new_password,
+        )
+        .await;
+    assert!(cb.param("code").is_some());
+    let audit = app.db.audit_since(0, 1000).await.expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.kind == "password_reset" && e.user_id == Some(user))
+    );
+
+    // An expired link does not work.
+    let (_, _) = (forgot("ada@example.com").await, ());
+    let late = mail.wait_for("ada@example.com", 2).await.link(&app);
+    app.sql("UPDATE email_tokens SET expires_at = 1").await;
+    let (status, _, _) = app.get(&resetter, &late).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        mail.to("nobody@example.com").is_empty(),
+        "no mail for an unknown address"
+    );
+}
+
+async fn a_client_requiring_verified_email_continues_the_authorization_after_verification(
+    app: TestApp,
+    mail: MailSink,
+) {
+    let client = app.client().await;
+    assert!(
+        app.db
+            .set_require_verified_email(&client.id, true)
+            .await
+            .expect("flag")
+    );
+    let authorize = app.authorize_url(&client, CHATGPT_OPENAI, "keep-me", None);
+    let next = authorize.trim_start_matches(&app.address).to_string();
+    let popup = sign_up(&app, "ada@example.com", &next).await;
+    let (status, location, _) = app.get(&popup, &authorize).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let pending = location.expect("to verification");
+    assert!(
+        pending.starts_with("/verify-email/pending?next="),
+        "{pending}"
+    );
+    let (_, _, page) = app.get(&popup, &app.url(&pending)).await;
+    assert!(
+        page.contains("Notes GPT") && page.contains("ada@example.com"),
+        "{page}"
+    );
+    // "Send again" mails a second link.
+    let (status, _, _) = app
+        .post_form(
+            &popup,
+            &app.url("/verify-email/resend"),
+            &[
+                ("csrf_token", &form_value(&page, "csrf_token")),
+                ("next", &form_value(&page, "next")),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let link = mail.wait_for("ada@example.com", 2).await.link(&app);
+    // Opened elsewhere (the mail app), then the popup continues where it was.
+    let (status, _, _) = app.get(&browser(), &link).await;
+    assert_eq!(status, StatusCode::OK);
+    let cb = app
+        .sign_in(&popup, &authorize, "ada@example.com", PASSWORD)
+        .await;
+    assert_eq!(cb.param("state").as_deref(), Some("keep-me"));
+    let (status, tokens) = app
+        .exchange_code(&client, true, &cb.code(), CHATGPT_OPENAI)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    // prompt=none cannot ask: interaction_required.
+    let other = app.client().await;
+    assert!(
+        app.db
+            .set_require_verified_email(&other.id, true)
+            .await
+            .expect("flag")
+    );
+    let unverified = sign_up(&app, "bob@example.com", "/account").await;
+    let (_, location, _) = app
+        .get(
+            &unverified,
+            &app.authorize_url_with(&other, CHATGPT_OPENAI, &[("prompt", "none")]),
+        )
+        .await;
+    assert!(
+        location
+            .unwrap_or_default()
+            .contains("error=interaction_required")
+    );
+}
+
+async fn the_address_changes_only_when_the_new_one_confirms_and_the_sub_stays(
+    app: TestApp,
+    mail: MailSink,
+) {
+    let user = app.user("ada@example.com").await;
+    app.user("taken@example.com").await;
+    let client = app.client().await;
+    let browser = browser();
+    app.sign_in(
+        &browser,
+        &app.authorize_url(&client, CHATGPT_OPENAI, "s", None),
+        "ada@example.com",
+        PASSWORD,
+    )
+    .await;
+    let (_, _, page) = app.get(&browser, &app.url("/account")).await;
+    let csrf = form_value(&page, "csrf_token");
+    let (status, _, wrong) = app
+        .post_form(
+            &browser,
+            &app.url("/account/email"),
+            &[
+                ("csrf_token", &csrf),
+                ("new_email", "ada@new.example"),
+                ("current_password", "wrong password"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong}");
+    let (status, location, _) = app
+        .post_form(
+            &browser,
+            &app.url("/account/email"),
+            &[
+                ("csrf_token", &csrf),
+                ("new_email", "ada@new.example"),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/account?done=email"))
+    );
+    let confirm = mail.wait_for("ada@new.example", 1).await;
+    let notice = mail.wait_for("ada@example.com", 1).await;
+    assert!(
+        notice.text().contains("ada@new.example"),
+        "the old address is told"
+    );
+    assert_eq!(
+        app.db
+            .user_by_id(user)
+            .await
+            .expect("db")
+            .expect("user")
+            .email,
+        "ada@example.com",
+        "nothing changes before the link"
+    );
+    let (status, _, _) = app.get(&browser, &confirm.link(&app)).await;
+    assert_eq!(status, StatusCode::OK);
+    let moved = app.db.user_by_id(user).await.expect("db").expect("user");
+    assert_eq!(
+        (moved.email.as_str(), moved.email_verified_at.is_some()),
+        ("ada@new.example", true)
+    );
+    let tokens = app.tokens_for(&client, "ada@new.example").await;
+    assert_eq!(
+        app.verify_jwt(tokens["access_token"].as_str().expect("at"))
+            .await["sub"],
+        user.to_string(),
+        "the same person"
+    );
+
+    // An address another account has: the same answer, and no mail to it.
+    let (_, _, page) = app.get(&browser, &app.url("/account")).await;
+    let (status, location, _) = app
+        .post_form(
+            &browser,
+            &app.url("/account/email"),
+            &[
+                ("csrf_token", &form_value(&page, "csrf_token")),
+                ("new_email", "taken@example.com"),
+                ("current_password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/account?done=email"))
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(mail.to("taken@example.com").is_empty());
+}
+
+with_mail!(
+    sign_up_mails_a_link_that_verifies_the_address_once,
+    a_forgotten_password_is_reset_by_mail_and_signs_out_everywhere,
+    a_client_requiring_verified_email_continues_the_authorization_after_verification,
+    the_address_changes_only_when_the_new_one_confirms_and_the_sub_stays
+);

@@ -133,44 +133,79 @@ async fn json_logs_carry_the_request_id_and_sigterm_stops_the_server_cleanly() {
     );
 }
 
-crate::both_backends! {
-    async fn a_backup_restores_users_clients_keys_and_grants(app: TestApp) {
-        let client = app.client().await;
-        app.user("ada@example.com").await;
-        let tokens = app.tokens_for(&client, "ada@example.com").await;
-        let dir = std::env::temp_dir().join(format!("gptauth-backup-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("copy.db");
-        let out = Command::new(env!("CARGO_BIN_EXE_gptauth"))
-            .args(["backup", path.to_str().expect("path"), "--json"])
-            .env("DATABASE_URL", &app.database_url)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("backup");
-        if app.backend == Backend::Postgres {
-            assert!(!out.status.success());
-            assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"), "points to pg_dump");
-            return;
-        }
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let report: Value = serde_json::from_slice(&out.stdout).expect("json");
-        assert!(report["bytes"].as_u64().is_some_and(|b| b > 0));
-        // Restore: a server started on the copy knows the user, the client, the keys and the grant.
-        let restored = spawn_app_on(Backend::Sqlite, &format!("sqlite://{}", path.display()), &[("GPTAUTH_ISSUER", &app.address)]).await;
-        let (status, introspected) = restored.post_as("/oauth/introspect", Some((&client.id, &client.secret)), &[("token", tokens["access_token"].as_str().expect("at"))]).await;
-        assert_eq!((status, introspected["active"].as_bool()), (StatusCode::OK, Some(true)), "{introspected}");
-        let (status, refreshed) = restored.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
-        assert_eq!(status, StatusCode::OK, "{refreshed}");
-        let cb = restored.sign_in(&browser(), &restored.authorize_url(&client, CHATGPT_OPENAI, "s", None), "ada@example.com", PASSWORD).await;
-        assert!(cb.param("code").is_some());
-        let again = Command::new(env!("CARGO_BIN_EXE_gptauth"))
-            .args(["backup", path.to_str().expect("path")])
-            .env("DATABASE_URL", &app.database_url)
-            .output()
-            .expect("backup");
-        assert!(!again.status.success(), "an existing file is never overwritten");
+async fn a_backup_restores_users_clients_keys_and_grants(app: TestApp) {
+    let client = app.client().await;
+    app.user("ada@example.com").await;
+    let tokens = app.tokens_for(&client, "ada@example.com").await;
+    let dir =
+        std::env::temp_dir().join(format!("gptauth-backup-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("copy.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_gptauth"))
+        .args(["backup", path.to_str().expect("path"), "--json"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("backup");
+    if app.backend == Backend::Postgres {
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("pg_dump"),
+            "points to pg_dump"
+        );
+        return;
     }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(report["bytes"].as_u64().is_some_and(|b| b > 0));
+    // Restore: a server started on the copy knows the user, the client, the keys and the grant.
+    let restored = spawn_app_on(
+        Backend::Sqlite,
+        &format!("sqlite://{}", path.display()),
+        &[("GPTAUTH_ISSUER", &app.address)],
+    )
+    .await;
+    let (status, introspected) = restored
+        .post_as(
+            "/oauth/introspect",
+            Some((&client.id, &client.secret)),
+            &[("token", tokens["access_token"].as_str().expect("at"))],
+        )
+        .await;
+    assert_eq!(
+        (status, introspected["active"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{introspected}"
+    );
+    let (status, refreshed) = restored
+        .refresh(&client, true, tokens["refresh_token"].as_str().expect("rt"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let cb = restored
+        .sign_in(
+            &browser(),
+            &restored.authorize_url(&client, CHATGPT_OPENAI, "s", None),
+            "ada@example.com",
+            PASSWORD,
+        )
+        .await;
+    assert!(cb.param("code").is_some());
+    let again = Command::new(env!("CARGO_BIN_EXE_gptauth"))
+        .args(["backup", path.to_str().expect("path")])
+        .env("DATABASE_URL", &app.database_url)
+        .output()
+        .expect("backup");
+    assert!(
+        !again.status.success(),
+        "an existing file is never overwritten"
+    );
 }
+
+crate::both_backends!(a_backup_restores_users_clients_keys_and_grants);
 
 fn metric(text: &str, line_start: &str) -> u64 {
     text.lines()
@@ -180,30 +215,71 @@ fn metric(text: &str, line_start: &str) -> u64 {
         .unwrap_or_else(|| panic!("no metric {line_start} in:\n{text}"))
 }
 
-crate::both_backends! {
-    async fn metrics_count_requests_tokens_and_security_events(app: TestApp) {
-        let client = app.client().await;
-        app.user("ada@example.com").await;
-        let tokens = app.tokens_for(&client, "ada@example.com").await;
-        let (status, _) = app.refresh(&client, true, tokens["refresh_token"].as_str().expect("rt")).await;
-        assert_eq!(status, StatusCode::OK);
-        let wrong = TestClient { id: client.id.clone(), secret: "wrong".into() };
-        let (status, _) = app.refresh(&wrong, true, "whatever").await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, _, _) = app.get(&browser(), &app.url("/portal/clients/some-client-id")).await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "to the login page");
-        let text = reqwest::get(app.url("/metrics")).await.expect("get").text().await.expect("body");
-        assert_eq!(metric(&text, "gptauth_tokens_issued_authorization_code_total "), 1);
-        assert_eq!(metric(&text, "gptauth_tokens_issued_refresh_token_total "), 1);
-        assert_eq!(metric(&text, "gptauth_client_auth_failures_total "), 1);
-        assert_eq!(metric(&text, "gptauth_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"200\"}"), 2);
-        assert_eq!(metric(&text, "gptauth_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"401\"}"), 1);
-        assert!(metric(&text, "gptauth_http_request_duration_seconds_count{route=\"/oauth/token\"}") >= 3);
-        assert!(text.contains("route=\"/portal/clients/{id}\""), "routes by pattern");
-        assert!(!text.contains("some-client-id"), "no identifiers in label values");
-        assert!(metric(&text, "gptauth_db_pool_connections{state=\"open\"}") >= 1);
-    }
+async fn metrics_count_requests_tokens_and_security_events(app: TestApp) {
+    let client = app.client().await;
+    app.user("ada@example.com").await;
+    let tokens = app.tokens_for(&client, "ada@example.com").await;
+    let (status, _) = app
+        .refresh(&client, true, tokens["refresh_token"].as_str().expect("rt"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let wrong = TestClient {
+        id: client.id.clone(),
+        secret: "wrong".into(),
+    };
+    let (status, _) = app.refresh(&wrong, true, "whatever").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, _) = app
+        .get(&browser(), &app.url("/portal/clients/some-client-id"))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "to the login page");
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(
+        metric(&text, "gptauth_tokens_issued_authorization_code_total "),
+        1
+    );
+    assert_eq!(
+        metric(&text, "gptauth_tokens_issued_refresh_token_total "),
+        1
+    );
+    assert_eq!(metric(&text, "gptauth_client_auth_failures_total "), 1);
+    assert_eq!(
+        metric(
+            &text,
+            "gptauth_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"200\"}"
+        ),
+        2
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "gptauth_http_requests_total{route=\"/oauth/token\",method=\"POST\",status=\"401\"}"
+        ),
+        1
+    );
+    assert!(
+        metric(
+            &text,
+            "gptauth_http_request_duration_seconds_count{route=\"/oauth/token\"}"
+        ) >= 3
+    );
+    assert!(
+        text.contains("route=\"/portal/clients/{id}\""),
+        "routes by pattern"
+    );
+    assert!(
+        !text.contains("some-client-id"),
+        "no identifiers in label values"
+    );
+    assert!(metric(&text, "gptauth_db_pool_connections{state=\"open\"}") >= 1);
 }
+
+crate::both_backends!(metrics_count_requests_tokens_and_security_events);
 
 #[tokio::test]
 async fn a_metrics_token_keeps_metrics_private() {
@@ -380,12 +456,24 @@ async fn crash_under_load(backend: Backend) {
             "the last refresh token a client received works after the crash: {body}"
         );
     }
+    const ORPHANS: &str = "SELECT COUNT(*) FROM refresh_tokens t \
+        WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)";
     let orphans: i64 = match &app.db {
-        gptauth::store::Db::Postgres(p) => sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens t WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)").fetch_one(p).await.expect("count"),
-        gptauth::store::Db::Sqlite(s) => { let p = s.readers.as_ref().expect("a file database"); 
-            let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(p).await.expect("integrity");
+        gptauth::store::Db::Postgres(p) => sqlx::query_scalar(ORPHANS)
+            .fetch_one(p)
+            .await
+            .expect("count"),
+        gptauth::store::Db::Sqlite(s) => {
+            let p = s.readers.as_ref().expect("a file database");
+            let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+                .fetch_one(p)
+                .await
+                .expect("integrity");
             assert_eq!(check, "ok");
-            sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens t WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)").fetch_one(p).await.expect("count")
+            sqlx::query_scalar(ORPHANS)
+                .fetch_one(p)
+                .await
+                .expect("count")
         }
     };
     assert_eq!(orphans, 0);
@@ -468,7 +556,8 @@ async fn soak_64_users_full_cycle_against_postgres() {
         refreshes += r;
     }
     eprintln!(
-        "soak: {users} users, {seconds} s: {exchanges} code exchanges, {refreshes} refreshes, 0 errors"
+        "soak: {users} users, {seconds} s: {exchanges} code exchanges, \
+         {refreshes} refreshes, 0 errors"
     );
     assert!(exchanges >= users as u64);
     let gptauth::store::Db::Postgres(pool) = &app.db else {
@@ -480,8 +569,14 @@ async fn soak_64_users_full_cycle_against_postgres() {
             .fetch_one(pool)
             .await
             .expect("families");
-    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE f.client_id = $1")
-        .bind(&client.id).fetch_one(pool).await.expect("tokens");
+    let tokens: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+         WHERE f.client_id = $1",
+    )
+    .bind(&client.id)
+    .fetch_one(pool)
+    .await
+    .expect("tokens");
     let codes_left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_codes")
         .fetch_one(pool)
         .await

@@ -4,43 +4,105 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-crate::both_backends! {
-    async fn login_and_consent_pages_forbid_framing_and_caching(app: TestApp) {
-        let client = app.client().await;
-        app.user("ada@example.com").await;
-        let browser = browser();
-        let resp = browser.get(app.url("/login")).send().await.expect("get");
-        assert_eq!(resp.status(), StatusCode::OK);
-        let h = resp.headers();
-        assert_eq!(h.get("x-frame-options").and_then(|v| v.to_str().ok()), Some("DENY"));
-        let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self';") && !csp.contains("unsafe-inline"), "scripts from this server only, never inline: {csp}");
-        assert!(!body_has_script(&app).await, "the login page runs no script at all");
-        assert_eq!(h.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
-        assert_eq!(h.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
-        assert_eq!(h.get("referrer-policy").and_then(|v| v.to_str().ok()), Some("no-referrer"));
-        let set_cookie: Vec<String> = h.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect();
-        assert!(set_cookie.iter().any(|c| c.starts_with("gptauth_csrf=") && c.contains("HttpOnly")), "{set_cookie:?}");
-        let body = resp.text().await.expect("body");
-        assert_eq!(form_value(&body, "csrf_token").len(), 43);
+async fn login_and_consent_pages_forbid_framing_and_caching(app: TestApp) {
+    let client = app.client().await;
+    app.user("ada@example.com").await;
+    let browser = browser();
+    let resp = browser.get(app.url("/login")).send().await.expect("get");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers();
+    assert_eq!(
+        h.get("x-frame-options").and_then(|v| v.to_str().ok()),
+        Some("DENY")
+    );
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self';")
+            && !csp.contains("unsafe-inline"),
+        "scripts from this server only, never inline: {csp}"
+    );
+    assert!(
+        !body_has_script(&app).await,
+        "the login page runs no script at all"
+    );
+    assert_eq!(
+        h.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    assert_eq!(
+        h.get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    assert_eq!(
+        h.get("referrer-policy").and_then(|v| v.to_str().ok()),
+        Some("no-referrer")
+    );
+    let set_cookie: Vec<String> = h
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(
+        set_cookie
+            .iter()
+            .any(|c| c.starts_with("gptauth_csrf=") && c.contains("HttpOnly")),
+        "{set_cookie:?}"
+    );
+    let body = resp.text().await.expect("body");
+    assert_eq!(form_value(&body, "csrf_token").len(), 43);
 
-        // Signed in, the session cookie is HttpOnly and SameSite=Lax.
-        let (_, location, _) = app.get(&browser, &app.authorize_url(&client, CHATGPT_OPENAI, "s", None)).await;
-        let (_, _, login) = app.get(&browser, &app.absolute(&location.expect("login"))).await;
-        let resp = browser.post(app.url("/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(url::form_urlencoded::Serializer::new(String::new()).extend_pairs([
-                ("email", "ada@example.com"), ("password", PASSWORD),
-                ("csrf_token", &form_value(&login, "csrf_token")), ("next", &form_value(&login, "next")),
-            ]).finish())
-            .send().await.expect("post");
-        let session = resp.headers().get_all("set-cookie").iter()
-            .filter_map(|v| v.to_str().ok()).find(|c| c.starts_with("gptauth_session=")).expect("session cookie").to_string();
-        assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
-        assert!(!session.contains("Secure"), "plain http issuer: no Secure flag");
-    }
+    // Signed in, the session cookie is HttpOnly and SameSite=Lax.
+    let (_, location, _) = app
+        .get(
+            &browser,
+            &app.authorize_url(&client, CHATGPT_OPENAI, "s", None),
+        )
+        .await;
+    let (_, _, login) = app
+        .get(&browser, &app.absolute(&location.expect("login")))
+        .await;
+    let resp = browser
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("email", "ada@example.com"),
+                    ("password", PASSWORD),
+                    ("csrf_token", &form_value(&login, "csrf_token")),
+                    ("next", &form_value(&login, "next")),
+                ])
+                .finish(),
+        )
+        .send()
+        .await
+        .expect("post");
+    let session = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("gptauth_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "plain http issuer: no Secure flag"
+    );
 }
+
+crate::both_backends!(login_and_consent_pages_forbid_framing_and_caching);
 
 /// The `Set-Cookie` header of a response that sets `name`.
 fn set_cookie(resp: &reqwest::Response, name: &str) -> String {
@@ -169,31 +231,59 @@ async fn cookies_of_a_sign_in(
     (nonce, pair(&resp, "gptauth_session"))
 }
 
-crate::both_backends! {
-    async fn a_csrf_token_is_bound_to_the_session(app: TestApp) {
-        app.user("ada@example.com").await;
-        app.user("mallory@example.com").await;
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let (_, victim_session) = cookies_of_a_sign_in(&app, &http, "ada@example.com").await;
-        // The attacker reads a token off their own account page, for their own nonce...
-        let (attacker_nonce, attacker_session) = cookies_of_a_sign_in(&app, &http, "mallory@example.com").await;
-        let page = http.get(app.url("/account")).header("cookie", format!("{attacker_nonce}; {attacker_session}"))
-            .send().await.expect("get").text().await.expect("body");
-        let token = form_value(&page, "csrf_token");
-        // ...plants that nonce beside the victim's session (a sibling subdomain could, before
-        // __Host-) and has the victim's browser post a form with the token.
-        let post = |cookies: String, token: String| {
-            let http = &http;
-            let url = app.url("/account/profile");
-            async move {
-                let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs([("csrf_token", token.as_str()), ("name", "pwned")]).finish();
-                http.post(url).header("content-type", "application/x-www-form-urlencoded").header("cookie", cookies).body(body).send().await.expect("post").status()
-            }
-        };
-        assert_eq!(post(format!("{attacker_nonce}; {victim_session}"), token.clone()).await, StatusCode::BAD_REQUEST, "a token made for another session is refused");
-        assert_eq!(post(format!("{attacker_nonce}; {attacker_session}"), token).await, StatusCode::SEE_OTHER, "the token works with the session it was made for");
-    }
+async fn a_csrf_token_is_bound_to_the_session(app: TestApp) {
+    app.user("ada@example.com").await;
+    app.user("mallory@example.com").await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let (_, victim_session) = cookies_of_a_sign_in(&app, &http, "ada@example.com").await;
+    // The attacker reads a token off their own account page, for their own nonce...
+    let (attacker_nonce, attacker_session) =
+        cookies_of_a_sign_in(&app, &http, "mallory@example.com").await;
+    let page = http
+        .get(app.url("/account"))
+        .header("cookie", format!("{attacker_nonce}; {attacker_session}"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    let token = form_value(&page, "csrf_token");
+    // ...plants that nonce beside the victim's session (a sibling subdomain could, before
+    // __Host-) and has the victim's browser post a form with the token.
+    let post = |cookies: String, token: String| {
+        let http = &http;
+        let url = app.url("/account/profile");
+        async move {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([("csrf_token", token.as_str()), ("name", "pwned")])
+                .finish();
+            http.post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("cookie", cookies)
+                .body(body)
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    };
+    assert_eq!(
+        post(format!("{attacker_nonce}; {victim_session}"), token.clone()).await,
+        StatusCode::BAD_REQUEST,
+        "a token made for another session is refused"
+    );
+    assert_eq!(
+        post(format!("{attacker_nonce}; {attacker_session}"), token).await,
+        StatusCode::SEE_OTHER,
+        "the token works with the session it was made for"
+    );
 }
+
+crate::both_backends!(a_csrf_token_is_bound_to_the_session);
 
 /// Whether the login page loads any script.
 async fn body_has_script(app: &TestApp) -> bool {

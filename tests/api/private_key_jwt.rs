@@ -81,7 +81,8 @@ impl ChatGpt {
             "client_id": self.id, "client_uri": "https://chatgpt.com/",
             "redirect_uris": [CALLBACK],
             "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-            "client_name": "ChatGPT", "logo_uri": "https://persistent.oaistatic.com/sonic/misc/openai-logo.png",
+            "client_name": "ChatGPT",
+            "logo_uri": "https://persistent.oaistatic.com/sonic/misc/openai-logo.png",
             "token_endpoint_auth_method": "private_key_jwt",
             "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
             "token_endpoint_auth_signing_alg": "RS256", "jwks_uri": self.publisher.url(JWKS_PATH),
@@ -279,332 +280,725 @@ fn unsigned(claims: &Value) -> String {
     )
 }
 
-crate::both_backends_with! {
-    SETTINGS;
-
-    async fn metadata_advertises_private_key_jwt_its_algorithms_and_offline_access(app: TestApp) {
-        let meta: Value = reqwest::get(app.url("/.well-known/oauth-authorization-server")).await.expect("get").json().await.expect("json");
-        for key in ["token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported"] {
-            assert!(meta[key].as_array().expect(key).contains(&json!("private_key_jwt")), "{key}: {meta}");
-        }
-        for key in ["token_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported", "introspection_endpoint_auth_signing_alg_values_supported"] {
-            assert_eq!(meta[key], json!(["RS256", "PS256", "ES256", "EdDSA"]), "{key}");
-        }
-        assert!(meta["scopes_supported"].as_array().expect("scopes").contains(&json!("offline_access")));
+async fn metadata_advertises_private_key_jwt_its_algorithms_and_offline_access(app: TestApp) {
+    let meta: Value = reqwest::get(app.url("/.well-known/oauth-authorization-server"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    for key in [
+        "token_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+        "introspection_endpoint_auth_methods_supported",
+    ] {
+        assert!(
+            meta[key]
+                .as_array()
+                .expect(key)
+                .contains(&json!("private_key_jwt")),
+            "{key}: {meta}"
+        );
     }
+    for key in [
+        "token_endpoint_auth_signing_alg_values_supported",
+        "revocation_endpoint_auth_signing_alg_values_supported",
+        "introspection_endpoint_auth_signing_alg_values_supported",
+    ] {
+        assert_eq!(
+            meta[key],
+            json!(["RS256", "PS256", "ES256", "EdDSA"]),
+            "{key}"
+        );
+    }
+    assert!(
+        meta["scopes_supported"]
+            .as_array()
+            .expect("scopes")
+            .contains(&json!("offline_access"))
+    );
+}
 
-    async fn chatgpt_connects_with_its_document_and_signed_assertions_from_code_to_refresh(app: TestApp) {
-        app.user("ada@example.com").await;
-        let chatgpt = ChatGpt::start().await;
-        let (code, verifier) = chatgpt.code(&app).await;
+async fn chatgpt_connects_with_its_document_and_signed_assertions_from_code_to_refresh(
+    app: TestApp,
+) {
+    app.user("ada@example.com").await;
+    let chatgpt = ChatGpt::start().await;
+    let (code, verifier) = chatgpt.code(&app).await;
 
-        // It registered private_key_jwt: its bare client_id authenticates nothing.
-        let (status, body) = exchange(&app, &chatgpt, &code, &verifier, None).await;
-        assert_invalid_client(status, &body, "private_key_jwt", "a bare client_id");
+    // It registered private_key_jwt: its bare client_id authenticates nothing.
+    let (status, body) = exchange(&app, &chatgpt, &code, &verifier, None).await;
+    assert_invalid_client(status, &body, "private_key_jwt", "a bare client_id");
 
-        let (status, tokens) = exchange(&app, &chatgpt, &code, &verifier, Some(&chatgpt.assertion(&app))).await;
-        assert_eq!(status, StatusCode::OK, "{tokens}");
-        let claims = app.verify_jwt_for(tokens["access_token"].as_str().expect("at"), RESOURCE).await;
-        assert_eq!(claims["client_id"], chatgpt.id.as_str());
-        assert_eq!(claims["aud"], RESOURCE);
-        assert_eq!(claims["scope"], "openid profile", "offline_access meant the refresh token");
-        let rt = tokens["refresh_token"].as_str().expect("a refresh token");
+    let (status, tokens) = exchange(
+        &app,
+        &chatgpt,
+        &code,
+        &verifier,
+        Some(&chatgpt.assertion(&app)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let claims = app
+        .verify_jwt_for(tokens["access_token"].as_str().expect("at"), RESOURCE)
+        .await;
+    assert_eq!(claims["client_id"], chatgpt.id.as_str());
+    assert_eq!(claims["aud"], RESOURCE);
+    assert_eq!(
+        claims["scope"], "openid profile",
+        "offline_access meant the refresh token"
+    );
+    let rt = tokens["refresh_token"].as_str().expect("a refresh token");
 
-        // Refresh: the issuer as aud, in an array, and client_id named too.
+    // Refresh: the issuer as aud, in an array, and client_id named too.
+    let mut claims = chatgpt.claims(&app);
+    claims["aud"] = json!(["https://elsewhere.example", app.address]);
+    let (status, refreshed) = app
+        .token_raw(
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("client_id", &chatgpt.id),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &chatgpt.key.sign(&claims)),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_ne!(
+        refreshed["refresh_token"], tokens["refresh_token"],
+        "rotated"
+    );
+    let rt = refreshed["refresh_token"].as_str().expect("rt");
+
+    // A bare client_id cannot refresh either, nor can a secret.
+    let (status, body) = app
+        .token_raw(
+            None,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt),
+                ("client_id", &chatgpt.id),
+            ],
+        )
+        .await;
+    assert_invalid_client(
+        status,
+        &body,
+        "private_key_jwt",
+        "a bare client_id on refresh",
+    );
+    let (status, body) = app
+        .token_raw(
+            Some((&chatgpt.id, "guessed")),
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "{body}"
+    );
+
+    // Introspection and revocation take the same authentication, and only it.
+    let at = refreshed["access_token"].as_str().expect("at");
+    let (status, body) = app
+        .post_as(
+            "/oauth/introspect",
+            None,
+            &[("token", at), ("client_id", &chatgpt.id)],
+        )
+        .await;
+    assert_invalid_client(
+        status,
+        &body,
+        "private_key_jwt",
+        "a bare client_id at introspection",
+    );
+    let mut claims = chatgpt.claims(&app);
+    claims["aud"] = json!(app.url("/oauth/introspect"));
+    let (status, body) = app
+        .post_as(
+            "/oauth/introspect",
+            None,
+            &[
+                ("token", at),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &chatgpt.key.sign(&claims)),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, &body["active"]),
+        (StatusCode::OK, &json!(true)),
+        "{body}"
+    );
+    let (status, body) = app
+        .post_as(
+            "/oauth/revoke",
+            None,
+            &[
+                ("token", rt),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &chatgpt.assertion(&app)),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = refresh(&app, rt, &chatgpt.assertion(&app)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "revoked: {body}"
+    );
+
+    // One fetch of each for all of the above.
+    assert_eq!(chatgpt.publisher.hits(DOC_PATH), 1);
+    assert_eq!(chatgpt.publisher.hits(JWKS_PATH), 1);
+}
+
+async fn one_chatgpt_client_id_serves_many_people_and_each_disconnects_only_themselves(
+    app: TestApp,
+) {
+    app.user("ada@example.com").await;
+    app.user("bob@example.com").await;
+    let chatgpt = ChatGpt::start().await;
+    let (ada_browser, bob_browser) = (browser(), browser());
+    let mut tokens = Vec::new();
+    for (who, b) in [
+        ("ada@example.com", &ada_browser),
+        ("bob@example.com", &bob_browser),
+    ] {
+        let (code, verifier) = code_as(&app, b, who, &chatgpt.id, CALLBACK).await;
+        let (status, t) = exchange(
+            &app,
+            &chatgpt,
+            &code,
+            &verifier,
+            Some(&chatgpt.assertion(&app)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{who}: {t}");
+        tokens.push(t["refresh_token"].as_str().expect("rt").to_string());
+    }
+    // ChatGPT revokes ada's refresh token: bob's still works.
+    let (status, body) = app
+        .post_as(
+            "/oauth/revoke",
+            None,
+            &[
+                ("token", &tokens[0]),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &chatgpt.assertion(&app)),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = refresh(&app, &tokens[0], &chatgpt.assertion(&app)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "ada's grant is gone");
+    let (status, refreshed) = refresh(&app, &tokens[1], &chatgpt.assertion(&app)).await;
+    assert_eq!(status, StatusCode::OK, "bob's is not: {refreshed}");
+
+    // Bob disconnects ChatGPT on /account: his grant ends; ada's new one does not.
+    let (code, verifier) =
+        code_as(&app, &ada_browser, "ada@example.com", &chatgpt.id, CALLBACK).await;
+    let (status, ada) = exchange(
+        &app,
+        &chatgpt,
+        &code,
+        &verifier,
+        Some(&chatgpt.assertion(&app)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{ada}");
+    let (_, _, page) = app.get(&bob_browser, &app.url("/account")).await;
+    let (status, _, _) = app
+        .post_form(
+            &bob_browser,
+            &app.url("/account/disconnect"),
+            &[
+                ("csrf_token", &form_value(&page, "csrf_token")),
+                ("client_id", &chatgpt.id),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = refresh(
+        &app,
+        refreshed["refresh_token"].as_str().expect("rt"),
+        &chatgpt.assertion(&app),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "bob's grant is gone");
+    let (status, body) = refresh(
+        &app,
+        ada["refresh_token"].as_str().expect("rt"),
+        &chatgpt.assertion(&app),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "ada's is not: {body}");
+}
+
+async fn forged_expired_misaddressed_and_replayed_assertions_are_refused(app: TestApp) {
+    app.user("ada@example.com").await;
+    let chatgpt = ChatGpt::start().await;
+    let (code, verifier) = chatgpt.code(&app).await;
+    let now = gptauth::store::now();
+    let with = |field: &str, value: Value| {
         let mut claims = chatgpt.claims(&app);
-        claims["aud"] = json!(["https://elsewhere.example", app.address]);
-        let (status, refreshed) = app.token_raw(None, &[
-            ("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", &chatgpt.id),
-            ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &chatgpt.key.sign(&claims)),
-        ]).await;
-        assert_eq!(status, StatusCode::OK, "{refreshed}");
-        assert_ne!(refreshed["refresh_token"], tokens["refresh_token"], "rotated");
-        let rt = refreshed["refresh_token"].as_str().expect("rt");
-
-        // A bare client_id cannot refresh either, nor can a secret.
-        let (status, body) = app.token_raw(None, &[("grant_type", "refresh_token"), ("refresh_token", rt), ("client_id", &chatgpt.id)]).await;
-        assert_invalid_client(status, &body, "private_key_jwt", "a bare client_id on refresh");
-        let (status, body) = app.token_raw(Some((&chatgpt.id, "guessed")), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{body}");
-
-        // Introspection and revocation take the same authentication, and only it.
-        let at = refreshed["access_token"].as_str().expect("at");
-        let (status, body) = app.post_as("/oauth/introspect", None, &[("token", at), ("client_id", &chatgpt.id)]).await;
-        assert_invalid_client(status, &body, "private_key_jwt", "a bare client_id at introspection");
+        claims[field] = value;
+        chatgpt.key.sign(&claims)
+    };
+    let without = |field: &str| {
         let mut claims = chatgpt.claims(&app);
-        claims["aud"] = json!(app.url("/oauth/introspect"));
-        let (status, body) = app.post_as("/oauth/introspect", None, &[
-            ("token", at), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &chatgpt.key.sign(&claims)),
-        ]).await;
-        assert_eq!((status, &body["active"]), (StatusCode::OK, &json!(true)), "{body}");
-        let (status, body) = app.post_as("/oauth/revoke", None, &[
-            ("token", rt), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &chatgpt.assertion(&app)),
-        ]).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let (status, body) = refresh(&app, rt, &chatgpt.assertion(&app)).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "revoked: {body}");
-
-        // One fetch of each for all of the above.
-        assert_eq!(chatgpt.publisher.hits(DOC_PATH), 1);
-        assert_eq!(chatgpt.publisher.hits(JWKS_PATH), 1);
+        claims.as_object_mut().expect("object").remove(field);
+        chatgpt.key.sign(&claims)
+    };
+    // Someone else's key, under ChatGPT's kid.
+    let mut foreign = Key::new("chatgpt-2026-01", Algorithm::RS256);
+    let forged = foreign.sign(&chatgpt.claims(&app));
+    // HMAC keyed with ChatGPT's public key, which anyone can read.
+    let public_key = chatgpt.key.public.to_string();
+    let mut hs_header = Header::new(Algorithm::HS256);
+    hs_header.kid = Some(chatgpt.key.kid.clone());
+    let hmac = jsonwebtoken::encode(
+        &hs_header,
+        &chatgpt.claims(&app),
+        &EncodingKey::from_secret(public_key.as_bytes()).expect("hmac key"),
+    )
+    .expect("hs256");
+    foreign.kid = "somebody-else".into();
+    let unknown_kid = foreign.sign(&chatgpt.claims(&app));
+    let mut other_client = chatgpt.claims(&app);
+    other_client["iss"] = json!("https://evil.example/client.json");
+    other_client["sub"] = json!("https://evil.example/client.json");
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("a foreign key", forged, "signature"),
+        ("alg none", unsigned(&chatgpt.claims(&app)), "alg"),
+        ("HS256 keyed with the public key", hmac, "alg"),
+        ("an unknown kid", unknown_kid, "no key"),
+        ("expired", with("exp", json!(now - 300)), "expired"),
+        ("no exp", without("exp"), "exp"),
+        (
+            "a long lifetime",
+            with("exp", json!(now + 3600)),
+            "too far ahead",
+        ),
+        ("a future iat", with("iat", json!(now + 240)), "future"),
+        ("a future nbf", with("nbf", json!(now + 240)), "future"),
+        (
+            "a wrong aud",
+            with("aud", json!("https://evil.example/oauth/token")),
+            "aud",
+        ),
+        ("no aud", without("aud"), "aud"),
+        (
+            "a wrong iss",
+            with("iss", json!("https://evil.example/client.json")),
+            "iss and sub",
+        ),
+        (
+            "a wrong sub",
+            with("sub", json!("https://evil.example/client.json")),
+            "iss and sub",
+        ),
+        ("no jti", without("jti"), "jti"),
+        // Taken for that client's (there is no client_id to hold it to): nobody signed in
+        // with it, so it is refused without fetching anything.
+        (
+            "another client's claims",
+            chatgpt.key.sign(&other_client),
+            "unknown client",
+        ),
+    ];
+    for (case, assertion, needle) in &cases {
+        let (status, body) = exchange(&app, &chatgpt, &code, &verifier, Some(assertion)).await;
+        assert_invalid_client(status, &body, needle, case);
     }
+    // Naming another client_id than the assertion's is refused too.
+    let (status, body) = app
+        .token_raw(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                ("client_id", "https://evil.example/client.json"),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &chatgpt.assertion(&app)),
+            ],
+        )
+        .await;
+    assert_invalid_client(status, &body, "iss and sub", "a mismatched client_id");
+    // A wrong assertion type, and an assertion beside a secret.
+    let good = chatgpt.assertion(&app);
+    let (status, body) = app
+        .token_raw(
+            None,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+                ),
+                ("client_assertion", &good),
+            ],
+        )
+        .await;
+    assert_invalid_client(
+        status,
+        &body,
+        "client_assertion_type",
+        "a SAML assertion type",
+    );
+    let (status, body) = app
+        .token_raw(
+            Some((&chatgpt.id, "x")),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                ("client_assertion_type", ASSERTION_TYPE),
+                ("client_assertion", &good),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
 
-    async fn one_chatgpt_client_id_serves_many_people_and_each_disconnects_only_themselves(app: TestApp) {
-        app.user("ada@example.com").await;
-        app.user("bob@example.com").await;
-        let chatgpt = ChatGpt::start().await;
-        let (ada_browser, bob_browser) = (browser(), browser());
-        let mut tokens = Vec::new();
-        for (who, b) in [("ada@example.com", &ada_browser), ("bob@example.com", &bob_browser)] {
-            let (code, verifier) = code_as(&app, b, who, &chatgpt.id, CALLBACK).await;
-            let (status, t) = exchange(&app, &chatgpt, &code, &verifier, Some(&chatgpt.assertion(&app))).await;
-            assert_eq!(status, StatusCode::OK, "{who}: {t}");
-            tokens.push(t["refresh_token"].as_str().expect("rt").to_string());
+    // None of that used up the code: the real assertion works, once.
+    let (status, tokens) = exchange(&app, &chatgpt, &code, &verifier, Some(&good)).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let (status, body) = refresh(&app, tokens["refresh_token"].as_str().expect("rt"), &good).await;
+    assert_invalid_client(status, &body, "used before", "a replayed jti");
+    // The key set was fetched once: the unknown kid came too soon after it to fetch again.
+    assert_eq!(chatgpt.publisher.hits(JWKS_PATH), 1);
+}
+
+async fn an_unknown_kid_is_refused_until_the_jwks_rotates_to_it_and_a_removed_key_stops_working(
+    app: TestApp,
+) {
+    app.user("ada@example.com").await;
+    let chatgpt = ChatGpt::start().await;
+    let (code, verifier) = chatgpt.code(&app).await;
+    let (status, tokens) = exchange(
+        &app,
+        &chatgpt,
+        &code,
+        &verifier,
+        Some(&chatgpt.assertion(&app)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let next = Key::new("chatgpt-2026-02", Algorithm::ES256);
+
+    // Before the rotation: the new kid is not in the set.
+    let (status, body) = refresh(
+        &app,
+        tokens["refresh_token"].as_str().expect("rt"),
+        &next.sign(&chatgpt.claims(&app)),
+    )
+    .await;
+    assert_invalid_client(status, &body, "no key", "a kid not published yet");
+
+    // ChatGPT rotates: the old key is gone, the new one published. Once the refetch interval
+    // has passed, the unknown kid fetches the set again.
+    chatgpt.publish_keys(&[&next]);
+    tokio::time::sleep(gptauth::client_metadata::REFETCH_INTERVAL + Duration::from_secs(1)).await;
+    let (status, refreshed) = refresh(
+        &app,
+        tokens["refresh_token"].as_str().expect("rt"),
+        &next.sign(&chatgpt.claims(&app)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(chatgpt.publisher.hits(JWKS_PATH), 2);
+
+    // The removed key no longer authenticates.
+    let (status, body) = refresh(
+        &app,
+        refreshed["refresh_token"].as_str().expect("rt"),
+        &chatgpt.assertion(&app),
+    )
+    .await;
+    assert_invalid_client(status, &body, "no key", "a key removed from the set");
+}
+
+async fn a_dynamically_registered_private_key_jwt_client_signs_its_token_requests(app: TestApp) {
+    app.user("ada@example.com").await;
+    let key = Key::new("mcp-1", Algorithm::ES256);
+    let url = app.url("/oauth/register");
+    let register = |body: Value| {
+        let url = url.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .expect("register");
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
         }
-        // ChatGPT revokes ada's refresh token: bob's still works.
-        let (status, body) = app.post_as("/oauth/revoke", None, &[
-            ("token", &tokens[0]), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &chatgpt.assertion(&app)),
-        ]).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let (status, _) = refresh(&app, &tokens[0], &chatgpt.assertion(&app)).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "ada's grant is gone");
-        let (status, refreshed) = refresh(&app, &tokens[1], &chatgpt.assertion(&app)).await;
-        assert_eq!(status, StatusCode::OK, "bob's is not: {refreshed}");
+    };
+    let (status, client) = register(json!({
+        "client_name": "MCP host", "redirect_uris": [CALLBACK],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [key.public] },
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{client}");
+    assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(
+        client.get("client_secret").is_none(),
+        "it signs instead: {client}"
+    );
+    assert_eq!(client["jwks"]["keys"][0]["kid"], "mcp-1");
+    let id = client["client_id"].as_str().expect("client_id").to_string();
+    code_and_refresh_with_assertions(&app, &id, &key).await;
 
-        // Bob disconnects ChatGPT on /account: his grant ends; ada's new one does not.
-        let (code, verifier) = code_as(&app, &ada_browser, "ada@example.com", &chatgpt.id, CALLBACK).await;
-        let (status, ada) = exchange(&app, &chatgpt, &code, &verifier, Some(&chatgpt.assertion(&app))).await;
-        assert_eq!(status, StatusCode::OK, "{ada}");
-        let (_, _, page) = app.get(&bob_browser, &app.url("/account")).await;
-        let (status, _, _) = app.post_form(&bob_browser, &app.url("/account/disconnect"), &[
-            ("csrf_token", &form_value(&page, "csrf_token")), ("client_id", &chatgpt.id),
-        ]).await;
-        assert_eq!(status, StatusCode::SEE_OTHER);
-        let (status, _) = refresh(&app, refreshed["refresh_token"].as_str().expect("rt"), &chatgpt.assertion(&app)).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "bob's grant is gone");
-        let (status, body) = refresh(&app, ada["refresh_token"].as_str().expect("rt"), &chatgpt.assertion(&app)).await;
-        assert_eq!(status, StatusCode::OK, "ada's is not: {body}");
+    // Keys are required, public only, and a jwks_uri must be https.
+    let mut private = key.public.clone();
+    private["d"] = json!("c2VjcmV0");
+    for (body, needle) in [
+        (
+            json!({
+                "redirect_uris": [CALLBACK],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": { "keys": [private] },
+            }),
+            "private key",
+        ),
+        (
+            json!({
+                "redirect_uris": [CALLBACK],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "http://keys.example/jwks.json",
+            }),
+            "https",
+        ),
+        (
+            json!({ "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt" }),
+            "jwks_uri or a jwks",
+        ),
+    ] {
+        let (status, answer) = register(body.clone()).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")),
+            "{body}"
+        );
+        assert!(
+            answer["error_description"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{needle}: {answer}"
+        );
     }
 
-    async fn forged_expired_misaddressed_and_replayed_assertions_are_refused(app: TestApp) {
-        app.user("ada@example.com").await;
-        let chatgpt = ChatGpt::start().await;
-        let (code, verifier) = chatgpt.code(&app).await;
-        let now = gptauth::store::now();
-        let with = |field: &str, value: Value| {
-            let mut claims = chatgpt.claims(&app);
-            claims[field] = value;
-            chatgpt.key.sign(&claims)
-        };
-        let without = |field: &str| {
-            let mut claims = chatgpt.claims(&app);
-            claims.as_object_mut().expect("object").remove(field);
-            chatgpt.key.sign(&claims)
-        };
-        // Someone else's key, under ChatGPT's kid.
-        let mut foreign = Key::new("chatgpt-2026-01", Algorithm::RS256);
-        let forged = foreign.sign(&chatgpt.claims(&app));
-        // HMAC keyed with ChatGPT's public key, which anyone can read.
-        let public_key = chatgpt.key.public.to_string();
-        let mut hs_header = Header::new(Algorithm::HS256);
-        hs_header.kid = Some(chatgpt.key.kid.clone());
-        let hmac = jsonwebtoken::encode(&hs_header, &chatgpt.claims(&app), &EncodingKey::from_secret(public_key.as_bytes()).expect("hmac key")).expect("hs256");
-        foreign.kid = "somebody-else".into();
-        let unknown_kid = foreign.sign(&chatgpt.claims(&app));
-        let mut other_client = chatgpt.claims(&app);
-        other_client["iss"] = json!("https://evil.example/client.json");
-        other_client["sub"] = json!("https://evil.example/client.json");
-        let cases: Vec<(&str, String, &str)> = vec![
-            ("a foreign key", forged, "signature"),
-            ("alg none", unsigned(&chatgpt.claims(&app)), "alg"),
-            ("HS256 keyed with the public key", hmac, "alg"),
-            ("an unknown kid", unknown_kid, "no key"),
-            ("expired", with("exp", json!(now - 300)), "expired"),
-            ("no exp", without("exp"), "exp"),
-            ("a long lifetime", with("exp", json!(now + 3600)), "too far ahead"),
-            ("a future iat", with("iat", json!(now + 240)), "future"),
-            ("a future nbf", with("nbf", json!(now + 240)), "future"),
-            ("a wrong aud", with("aud", json!("https://evil.example/oauth/token")), "aud"),
-            ("no aud", without("aud"), "aud"),
-            ("a wrong iss", with("iss", json!("https://evil.example/client.json")), "iss and sub"),
-            ("a wrong sub", with("sub", json!("https://evil.example/client.json")), "iss and sub"),
-            ("no jti", without("jti"), "jti"),
-            // Taken for that client's (there is no client_id to hold it to): nobody signed in
-            // with it, so it is refused without fetching anything.
-            ("another client's claims", chatgpt.key.sign(&other_client), "unknown client"),
-        ];
-        for (case, assertion, needle) in &cases {
-            let (status, body) = exchange(&app, &chatgpt, &code, &verifier, Some(assertion)).await;
-            assert_invalid_client(status, &body, needle, case);
-        }
-        // Naming another client_id than the assertion's is refused too.
-        let (status, body) = app.token_raw(None, &[
-            ("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier),
-            ("client_id", "https://evil.example/client.json"),
-            ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &chatgpt.assertion(&app)),
-        ]).await;
-        assert_invalid_client(status, &body, "iss and sub", "a mismatched client_id");
-        // A wrong assertion type, and an assertion beside a secret.
-        let good = chatgpt.assertion(&app);
-        let (status, body) = app.token_raw(None, &[
-            ("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier),
-            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"), ("client_assertion", &good),
-        ]).await;
-        assert_invalid_client(status, &body, "client_assertion_type", "a SAML assertion type");
-        let (status, body) = app.token_raw(Some((&chatgpt.id, "x")), &[
-            ("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &verifier),
-            ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &good),
-        ]).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
-
-        // None of that used up the code: the real assertion works, once.
-        let (status, tokens) = exchange(&app, &chatgpt, &code, &verifier, Some(&good)).await;
-        assert_eq!(status, StatusCode::OK, "{tokens}");
-        let (status, body) = refresh(&app, tokens["refresh_token"].as_str().expect("rt"), &good).await;
-        assert_invalid_client(status, &body, "used before", "a replayed jti");
-        // The key set was fetched once: the unknown kid came too soon after it to fetch again.
-        assert_eq!(chatgpt.publisher.hits(JWKS_PATH), 1);
-    }
-
-    async fn an_unknown_kid_is_refused_until_the_jwks_rotates_to_it_and_a_removed_key_stops_working(app: TestApp) {
-        app.user("ada@example.com").await;
-        let chatgpt = ChatGpt::start().await;
-        let (code, verifier) = chatgpt.code(&app).await;
-        let (status, tokens) = exchange(&app, &chatgpt, &code, &verifier, Some(&chatgpt.assertion(&app))).await;
-        assert_eq!(status, StatusCode::OK, "{tokens}");
-        let next = Key::new("chatgpt-2026-02", Algorithm::ES256);
-
-        // Before the rotation: the new kid is not in the set.
-        let (status, body) = refresh(&app, tokens["refresh_token"].as_str().expect("rt"), &next.sign(&chatgpt.claims(&app))).await;
-        assert_invalid_client(status, &body, "no key", "a kid not published yet");
-
-        // ChatGPT rotates: the old key is gone, the new one published. Once the refetch interval
-        // has passed, the unknown kid fetches the set again.
-        chatgpt.publish_keys(&[&next]);
-        tokio::time::sleep(gptauth::client_metadata::REFETCH_INTERVAL + Duration::from_secs(1)).await;
-        let (status, refreshed) = refresh(&app, tokens["refresh_token"].as_str().expect("rt"), &next.sign(&chatgpt.claims(&app))).await;
-        assert_eq!(status, StatusCode::OK, "{refreshed}");
-        assert_eq!(chatgpt.publisher.hits(JWKS_PATH), 2);
-
-        // The removed key no longer authenticates.
-        let (status, body) = refresh(&app, refreshed["refresh_token"].as_str().expect("rt"), &chatgpt.assertion(&app)).await;
-        assert_invalid_client(status, &body, "no key", "a key removed from the set");
-    }
-
-    async fn a_dynamically_registered_private_key_jwt_client_signs_its_token_requests(app: TestApp) {
-        app.user("ada@example.com").await;
-        let key = Key::new("mcp-1", Algorithm::ES256);
-        let url = app.url("/oauth/register");
-        let register = |body: Value| {
-            let url = url.clone();
-            async move {
-                let resp = reqwest::Client::new().post(url).json(&body).send().await.expect("register");
-                let status = resp.status();
-                (status, resp.json::<Value>().await.unwrap_or(Value::Null))
-            }
-        };
+    // Keys on a private address are never fetched (the test flag permits plain http on
+    // 127.0.0.1 only): such a client cannot authenticate.
+    for private in [
+        "https://10.1.2.3/jwks.json",
+        "https://127.0.0.1/jwks.json",
+        "https://169.254.169.254/jwks.json",
+    ] {
         let (status, client) = register(json!({
-            "client_name": "MCP host", "redirect_uris": [CALLBACK],
-            "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [key.public] },
-        })).await;
+            "redirect_uris": [CALLBACK],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": private,
+        }))
+        .await;
         assert_eq!(status, StatusCode::CREATED, "{client}");
-        assert_eq!(client["token_endpoint_auth_method"], "private_key_jwt");
-        assert!(client.get("client_secret").is_none(), "it signs instead: {client}");
-        assert_eq!(client["jwks"]["keys"][0]["kid"], "mcp-1");
-        let id = client["client_id"].as_str().expect("client_id").to_string();
-        code_and_refresh_with_assertions(&app, &id, &key).await;
-
-        // Keys are required, public only, and a jwks_uri must be https.
-        let mut private = key.public.clone();
-        private["d"] = json!("c2VjcmV0");
-        for (body, needle) in [
-            (json!({ "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [private] } }), "private key"),
-            (json!({ "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json" }), "https"),
-            (json!({ "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt" }), "jwks_uri or a jwks"),
-        ] {
-            let (status, answer) = register(body.clone()).await;
-            assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")), "{body}");
-            assert!(answer["error_description"].as_str().unwrap_or_default().contains(needle), "{needle}: {answer}");
-        }
-
-        // Keys on a private address are never fetched (the test flag permits plain http on
-        // 127.0.0.1 only): such a client cannot authenticate.
-        for private in ["https://10.1.2.3/jwks.json", "https://127.0.0.1/jwks.json", "https://169.254.169.254/jwks.json"] {
-            let (status, client) = register(json!({
-                "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": private,
-            })).await;
-            assert_eq!(status, StatusCode::CREATED, "{client}");
-            let id = client["client_id"].as_str().expect("client_id");
-            let (status, body) = app.post_as("/oauth/revoke", None, &[
-                ("token", "x"), ("client_assertion_type", ASSERTION_TYPE), ("client_assertion", &assertion_for(&app, id, &key)),
-            ]).await;
-            assert_invalid_client(status, &body, "not a public address", private);
-        }
-    }
-
-    async fn an_operator_client_created_with_jwks_file_or_jwks_uri_signs_its_token_requests(app: TestApp) {
-        app.user("ada@example.com").await;
-        let key = Key::new("operator-1", Algorithm::RS256);
-        let dir = std::env::temp_dir().join(format!("gptauth-jwks-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let file = dir.join("jwks.json");
-        std::fs::write(&file, json!({ "keys": [key.public] }).to_string()).expect("write jwks");
-        let client = json_out(&gptauth(&app, &["client", "create", "--name", "Signed", "--redirect-uri", CALLBACK, "--jwks-file", file.to_str().expect("path"), "--json"]));
-        assert!(client.get("client_secret").is_none(), "{client}");
-        assert_eq!(client["token_endpoint_auth_methods"], json!(["private_key_jwt"]));
-        code_and_refresh_with_assertions(&app, client["client_id"].as_str().expect("id"), &key).await;
-
-        let publisher = Publisher::start().await;
-        let other = Key::new("operator-2", Algorithm::ES256);
-        publisher.document("/keys.json", &json!({ "keys": [other.public] }), None);
-        let client = json_out(&gptauth(&app, &["client", "create", "--name", "Published keys", "--redirect-uri", CALLBACK, "--jwks-uri", &publisher.url("/keys.json"), "--json"]));
-        assert_eq!(client["jwks_uri"], publisher.url("/keys.json"));
-        code_and_refresh_with_assertions(&app, client["client_id"].as_str().expect("id"), &other).await;
-        assert_eq!(publisher.hits("/keys.json"), 1);
-
-        // What cannot work is refused before anything is stored.
-        std::fs::write(&file, "{\"keys\": []}").expect("write");
-        let out = gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CALLBACK, "--jwks-file", file.to_str().expect("path")]);
-        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--jwks-file"), "{out:?}");
-        let out = gptauth(&app, &["client", "create", "--name", "X", "--redirect-uri", CALLBACK, "--jwks-uri", "https://k.example/j", "--public"]);
-        assert!(!out.status.success(), "{out:?}");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    async fn a_document_naming_keys_on_another_host_or_only_unsupported_methods_is_refused(app: TestApp) {
-        let chatgpt = ChatGpt::start().await;
-        let port = chatgpt.publisher.base.rsplit(':').next().expect("port").to_string();
-        let page = |app: &TestApp| {
-            let (_, challenge) = pkce_pair();
-            app.authorize_url_with(
-                &TestClient { id: chatgpt.id.clone(), secret: String::new() },
-                CALLBACK,
-                &[("code_challenge", &challenge), ("code_challenge_method", "S256")],
+        let id = client["client_id"].as_str().expect("client_id");
+        let (status, body) = app
+            .post_as(
+                "/oauth/revoke",
+                None,
+                &[
+                    ("token", "x"),
+                    ("client_assertion_type", ASSERTION_TYPE),
+                    ("client_assertion", &assertion_for(&app, id, &key)),
+                ],
             )
-        };
-        for (jwks_uri, case) in [
-            (format!("http://localhost:{port}{JWKS_PATH}"), "another host"),
-            ("https://chatgpt.com/oauth/jwks.json".to_string(), "ChatGPT's real keys"),
-            (format!("http://127.0.0.1:1{JWKS_PATH}"), "another port"),
-        ] {
-            let mut doc = chatgpt.document();
-            doc["jwks_uri"] = json!(jwks_uri);
-            chatgpt.publisher.document(DOC_PATH, &doc, Some("no-store"));
-            let (status, location, body) = app.get(&browser(), &page(&app)).await;
-            assert_eq!((status, location), (StatusCode::BAD_REQUEST, None), "{case}: {body}");
-            assert!(body.contains("jwks_uri must be an https URL on the document"), "{case}: {body}");
-            sqlx_expire(&app, &chatgpt.id).await;
-        }
-        let mut doc = chatgpt.document();
-        doc["token_endpoint_auth_method"] = json!("tls_client_auth");
-        doc["token_endpoint_auth_methods_supported"] = json!(["tls_client_auth", "client_secret_basic"]);
-        chatgpt.publisher.document(DOC_PATH, &doc, Some("no-store"));
-        let (status, _, body) = app.get(&browser(), &page(&app)).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(body.contains("accepts only") && body.contains("private_key_jwt"), "{body}");
-        assert!(body.contains("tls_client_auth"), "the page names what the document asked for: {body}");
+            .await;
+        assert_invalid_client(status, &body, "not a public address", private);
     }
 }
+
+async fn an_operator_client_created_with_jwks_file_or_jwks_uri_signs_its_token_requests(
+    app: TestApp,
+) {
+    app.user("ada@example.com").await;
+    let key = Key::new("operator-1", Algorithm::RS256);
+    let dir = std::env::temp_dir().join(format!("gptauth-jwks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("jwks.json");
+    std::fs::write(&file, json!({ "keys": [key.public] }).to_string()).expect("write jwks");
+    let client = json_out(&gptauth(
+        &app,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Signed",
+            "--redirect-uri",
+            CALLBACK,
+            "--jwks-file",
+            file.to_str().expect("path"),
+            "--json",
+        ],
+    ));
+    assert!(client.get("client_secret").is_none(), "{client}");
+    assert_eq!(
+        client["token_endpoint_auth_methods"],
+        json!(["private_key_jwt"])
+    );
+    code_and_refresh_with_assertions(&app, client["client_id"].as_str().expect("id"), &key).await;
+
+    let publisher = Publisher::start().await;
+    let other = Key::new("operator-2", Algorithm::ES256);
+    publisher.document("/keys.json", &json!({ "keys": [other.public] }), None);
+    let client = json_out(&gptauth(
+        &app,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Published keys",
+            "--redirect-uri",
+            CALLBACK,
+            "--jwks-uri",
+            &publisher.url("/keys.json"),
+            "--json",
+        ],
+    ));
+    assert_eq!(client["jwks_uri"], publisher.url("/keys.json"));
+    code_and_refresh_with_assertions(&app, client["client_id"].as_str().expect("id"), &other).await;
+    assert_eq!(publisher.hits("/keys.json"), 1);
+
+    // What cannot work is refused before anything is stored.
+    std::fs::write(&file, "{\"keys\": []}").expect("write");
+    let out = gptauth(
+        &app,
+        &[
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            CALLBACK,
+            "--jwks-file",
+            file.to_str().expect("path"),
+        ],
+    );
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--jwks-file"),
+        "{out:?}"
+    );
+    let out = gptauth(
+        &app,
+        &[
+            "client",
+            "create",
+            "--name",
+            "X",
+            "--redirect-uri",
+            CALLBACK,
+            "--jwks-uri",
+            "https://k.example/j",
+            "--public",
+        ],
+    );
+    assert!(!out.status.success(), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn a_document_naming_keys_on_another_host_or_only_unsupported_methods_is_refused(
+    app: TestApp,
+) {
+    let chatgpt = ChatGpt::start().await;
+    let port = chatgpt
+        .publisher
+        .base
+        .rsplit(':')
+        .next()
+        .expect("port")
+        .to_string();
+    let page = |app: &TestApp| {
+        let (_, challenge) = pkce_pair();
+        app.authorize_url_with(
+            &TestClient {
+                id: chatgpt.id.clone(),
+                secret: String::new(),
+            },
+            CALLBACK,
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+    };
+    for (jwks_uri, case) in [
+        (
+            format!("http://localhost:{port}{JWKS_PATH}"),
+            "another host",
+        ),
+        (
+            "https://chatgpt.com/oauth/jwks.json".to_string(),
+            "ChatGPT's real keys",
+        ),
+        (format!("http://127.0.0.1:1{JWKS_PATH}"), "another port"),
+    ] {
+        let mut doc = chatgpt.document();
+        doc["jwks_uri"] = json!(jwks_uri);
+        chatgpt.publisher.document(DOC_PATH, &doc, Some("no-store"));
+        let (status, location, body) = app.get(&browser(), &page(&app)).await;
+        assert_eq!(
+            (status, location),
+            (StatusCode::BAD_REQUEST, None),
+            "{case}: {body}"
+        );
+        assert!(
+            body.contains("jwks_uri must be an https URL on the document"),
+            "{case}: {body}"
+        );
+        sqlx_expire(&app, &chatgpt.id).await;
+    }
+    let mut doc = chatgpt.document();
+    doc["token_endpoint_auth_method"] = json!("tls_client_auth");
+    doc["token_endpoint_auth_methods_supported"] =
+        json!(["tls_client_auth", "client_secret_basic"]);
+    chatgpt.publisher.document(DOC_PATH, &doc, Some("no-store"));
+    let (status, _, body) = app.get(&browser(), &page(&app)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("accepts only") && body.contains("private_key_jwt"),
+        "{body}"
+    );
+    assert!(
+        body.contains("tls_client_auth"),
+        "the page names what the document asked for: {body}"
+    );
+}
+
+crate::both_backends_with!(
+    SETTINGS;
+    metadata_advertises_private_key_jwt_its_algorithms_and_offline_access,
+    chatgpt_connects_with_its_document_and_signed_assertions_from_code_to_refresh,
+    one_chatgpt_client_id_serves_many_people_and_each_disconnects_only_themselves,
+    forged_expired_misaddressed_and_replayed_assertions_are_refused,
+    an_unknown_kid_is_refused_until_the_jwks_rotates_to_it_and_a_removed_key_stops_working,
+    a_dynamically_registered_private_key_jwt_client_signs_its_token_requests,
+    an_operator_client_created_with_jwks_file_or_jwks_uri_signs_its_token_requests,
+    a_document_naming_keys_on_another_host_or_only_unsupported_methods_is_refused,
+);
 
 /// Makes the stored copy of a document stale.
 async fn sqlx_expire(app: &TestApp, id: &str) {
@@ -694,35 +1088,57 @@ async fn without_the_test_flag_a_loopback_jwks_uri_is_never_fetched() {
     assert_eq!(publisher.hits(JWKS_PATH), 0, "never fetched");
 }
 
-crate::both_backends_with! {
-    SETTINGS;
-
-    async fn a_builder_creates_a_private_key_jwt_client_in_the_portal(app: TestApp) {
-        app.user("ada@example.com").await;
-        let (_, portal) = crate::portal::builder(&app, "builder@example.com").await;
-        let publisher = Publisher::start().await;
-        let key = Key::new("portal-1", Algorithm::ES256);
-        publisher.document("/keys.json", &json!({ "keys": [key.public] }), None);
-        let page = crate::portal::create_client(&app, &portal, &[
-            ("name", "Signed app"), ("redirect_uris", CALLBACK), ("scope", "openid profile offline_access"),
+async fn a_builder_creates_a_private_key_jwt_client_in_the_portal(app: TestApp) {
+    app.user("ada@example.com").await;
+    let (_, portal) = crate::portal::builder(&app, "builder@example.com").await;
+    let publisher = Publisher::start().await;
+    let key = Key::new("portal-1", Algorithm::ES256);
+    publisher.document("/keys.json", &json!({ "keys": [key.public] }), None);
+    let page = crate::portal::create_client(
+        &app,
+        &portal,
+        &[
+            ("name", "Signed app"),
+            ("redirect_uris", CALLBACK),
+            ("scope", "openid profile offline_access"),
             ("jwks_uri", &publisher.url("/keys.json")),
-        ]).await;
-        assert!(page.contains("private_key_jwt"), "{page}");
-        let marker = "id=\"value-client-id\">";
-        let start = page.find(marker).expect("the client ID on the page") + marker.len();
-        let client_id = page[start..start + page[start..].find('<').expect("end")].to_string();
-        let client = app.db.client(&client_id).await.expect("db").expect("client");
-        assert!(client.secret_hash.is_none(), "a client with keys gets no secret");
-        code_and_refresh_with_assertions(&app, &client_id, &key).await;
-        // A JWKS URI that cannot work is a form error, and nothing is stored.
-        let (status, _, form) = app.get(&portal, &app.url("/portal/clients/new")).await;
-        assert_eq!(status, StatusCode::OK);
-        let (status, _, refused) = app.post_form(&portal, &app.url("/portal/clients"), &[
-            ("csrf_token", &form_value(&form, "csrf_token")), ("name", "Bad keys"), ("redirect_uris", CALLBACK),
-            ("scope", "openid"), ("jwks_uri", "ftp://keys.example/jwks.json"),
-        ]).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(refused.contains("JWKS URI"), "{refused}");
-        assert_eq!(app.db.list_clients().await.expect("clients").len(), 1);
-    }
+        ],
+    )
+    .await;
+    assert!(page.contains("private_key_jwt"), "{page}");
+    let marker = "id=\"value-client-id\">";
+    let start = page.find(marker).expect("the client ID on the page") + marker.len();
+    let client_id = page[start..start + page[start..].find('<').expect("end")].to_string();
+    let client = app
+        .db
+        .client(&client_id)
+        .await
+        .expect("db")
+        .expect("client");
+    assert!(
+        client.secret_hash.is_none(),
+        "a client with keys gets no secret"
+    );
+    code_and_refresh_with_assertions(&app, &client_id, &key).await;
+    // A JWKS URI that cannot work is a form error, and nothing is stored.
+    let (status, _, form) = app.get(&portal, &app.url("/portal/clients/new")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, refused) = app
+        .post_form(
+            &portal,
+            &app.url("/portal/clients"),
+            &[
+                ("csrf_token", &form_value(&form, "csrf_token")),
+                ("name", "Bad keys"),
+                ("redirect_uris", CALLBACK),
+                ("scope", "openid"),
+                ("jwks_uri", "ftp://keys.example/jwks.json"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(refused.contains("JWKS URI"), "{refused}");
+    assert_eq!(app.db.list_clients().await.expect("clients").len(), 1);
 }
+
+crate::both_backends_with!(SETTINGS; a_builder_creates_a_private_key_jwt_client_in_the_portal);

@@ -64,7 +64,8 @@ async fn step_up(app: &TestApp, api: &str) {
     let http = reqwest::Client::new();
     let metadata = format!("{api}/.well-known/oauth-protected-resource");
 
-    // No token: 401 naming the route's scope and the resource metadata (RFC 6750 §3, RFC 9728 §5.1).
+    // No token: 401 naming the route's scope and the resource metadata (RFC 6750 §3,
+    // RFC 9728 §5.1).
     let resp = http
         .get(format!("{api}/notes"))
         .send()
@@ -112,7 +113,8 @@ async fn step_up(app: &TestApp, api: &str) {
     assert_eq!(
         challenge(&resp),
         format!(
-            "Bearer error=\"insufficient_scope\", scope=\"notes.write\", resource_metadata=\"{metadata}\""
+            "Bearer error=\"insufficient_scope\", scope=\"notes.write\", \
+             resource_metadata=\"{metadata}\""
         )
     );
 
@@ -202,38 +204,55 @@ async fn step_up(app: &TestApp, api: &str) {
     assert!(list_items(&page, "id=\"scopes-granted\"").is_empty());
 }
 
-crate::both_backends! {
-    async fn an_actix_route_challenges_for_the_missing_scope_and_the_step_up_asks_only_for_it(app: TestApp) {
-        use actix_web::{App, HttpResponse, HttpServer, web};
-        async fn notes(user: Scoped<NotesWrite>) -> HttpResponse {
-            HttpResponse::Ok().body(user.sub.clone())
-        }
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let api = format!("http://{}", listener.local_addr().expect("addr"));
-        let v = verifier(&app, &api);
-        let server = HttpServer::new(move || {
-            App::new().app_data(v.clone()).route("/notes", web::get().to(notes))
-        }).listen(listener).expect("listen").workers(1).run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        step_up(&app, &api).await;
-        handle.stop(false).await;
+async fn an_actix_route_challenges_for_the_missing_scope_and_the_step_up_asks_only_for_it(
+    app: TestApp,
+) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    async fn notes(user: Scoped<NotesWrite>) -> HttpResponse {
+        HttpResponse::Ok().body(user.sub.clone())
     }
-
-    async fn an_axum_route_challenges_for_the_missing_scope_and_the_step_up_asks_only_for_it(app: TestApp) {
-        async fn notes(user: Scoped<NotesWrite>) -> String {
-            // Clone and Debug need nothing of the marker type.
-            let copy = user.clone();
-            assert!(format!("{copy:?}").starts_with("Scoped"));
-            user.into_inner().sub
-        }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let api = format!("http://{}", listener.local_addr().expect("addr"));
-        let router = axum::Router::new()
-            .route("/notes", axum::routing::get(notes))
-            .with_state(verifier(&app, &api));
-        let server = tokio::spawn(async move { let _ = axum::serve(listener, router).await; });
-        step_up(&app, &api).await;
-        server.abort();
-    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let api = format!("http://{}", listener.local_addr().expect("addr"));
+    let v = verifier(&app, &api);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(v.clone())
+            .route("/notes", web::get().to(notes))
+    })
+    .listen(listener)
+    .expect("listen")
+    .workers(1)
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    step_up(&app, &api).await;
+    handle.stop(false).await;
 }
+
+async fn an_axum_route_challenges_for_the_missing_scope_and_the_step_up_asks_only_for_it(
+    app: TestApp,
+) {
+    async fn notes(user: Scoped<NotesWrite>) -> String {
+        // Clone and Debug need nothing of the marker type.
+        let copy = user.clone();
+        assert!(format!("{copy:?}").starts_with("Scoped"));
+        user.into_inner().sub
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let api = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = axum::Router::new()
+        .route("/notes", axum::routing::get(notes))
+        .with_state(verifier(&app, &api));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    step_up(&app, &api).await;
+    server.abort();
+}
+
+crate::both_backends!(
+    an_actix_route_challenges_for_the_missing_scope_and_the_step_up_asks_only_for_it,
+    an_axum_route_challenges_for_the_missing_scope_and_the_step_up_asks_only_for_it
+);
