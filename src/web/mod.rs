@@ -2,7 +2,6 @@
 //! case (`crate::app`) or the protocol core (`crate::oauth`), and map the result.
 
 pub mod api;
-pub mod body_deadline;
 pub mod cookies;
 pub mod csrf;
 pub mod device;

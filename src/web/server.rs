@@ -150,7 +150,7 @@ fn run(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<Server> {
             .wrap(from_fn(super::middleware::echo_request_id))
             .wrap(from_fn(super::middleware::count_request))
             .wrap(from_fn(move |req, next| {
-                super::body_deadline::enforce(body_timeout, req, next)
+                super::middleware::body_deadline::enforce(body_timeout, req, next)
             }))
             .wrap(TracingLogger::<super::middleware::RequestSpan>::new())
             .app_data(data.clone())

@@ -1,4 +1,7 @@
-//! Middleware around every request: its span and id, and its count for `/metrics`.
+//! Middleware around every request: its span and id, its count for `/metrics`, and the
+//! deadline for its body.
+
+pub mod body_deadline;
 
 use actix_web::Error;
 use actix_web::HttpMessage;
@@ -72,7 +75,7 @@ pub async fn count_request(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = std::time::Instant::now();
     let metrics = req
-        .app_data::<actix_web::web::Data<super::state::AppState>>()
+        .app_data::<actix_web::web::Data<crate::web::state::AppState>>()
         .map(|s| s.metrics.clone());
     let route = req
         .match_pattern()
