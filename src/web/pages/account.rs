@@ -9,10 +9,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::app::credentials;
-use crate::app::mail_links;
-use crate::domain::Email;
-use crate::store::{AuditEvent, StoreError, UserRecord};
+use crate::app::accounts::{self, ChangeEmailError, CredentialError, SetNameError};
+use crate::store::{AuditEvent, UserRecord};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
 use crate::web::extract::client_ip;
@@ -23,12 +21,6 @@ use crate::web::state::AppState;
 
 /// Where a form posted without a session sends the browser.
 const SIGN_IN: &str = "/login?next=%2Faccount";
-
-/// What `/login` says about a wrong password; re-authentication here says the same.
-const WRONG_PASSWORD: &str = "Incorrect e-mail or password.";
-
-/// The longest display name, in characters (as at sign-up).
-const MAX_NAME_CHARS: usize = 100;
 
 /// The signed-in user, or the answer to send instead.
 async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<UserRecord, HttpResponse> {
@@ -185,20 +177,17 @@ pub async fn profile(
         Ok(u) => u,
         Err(resp) => return resp,
     };
-    let name = match display_name(&form.name) {
-        Ok(name) => name,
-        Err(e) => {
+    match accounts::set_name(&state, &user, &form.name).await {
+        Ok(()) => see_other("/account?done=profile"),
+        Err(SetNameError::Name(e)) => {
             let messages = Messages {
                 typed_name: Some(form.name.clone()),
                 profile_error: Some(e.to_string()),
                 ..Default::default()
             };
-            return page(&req, &state, &user, StatusCode::BAD_REQUEST, messages).await;
+            page(&req, &state, &user, StatusCode::BAD_REQUEST, messages).await
         }
-    };
-    match state.db.set_user_name(user.id, name).await {
-        Ok(_) => see_other("/account?done=profile"),
-        Err(e) => unavailable(e),
+        Err(SetNameError::Store(e)) => unavailable(e),
     }
 }
 
@@ -229,137 +218,47 @@ pub async fn change_email(
         };
         page(&req, &state, &user, status, messages)
     };
-    let new_email = match Email::parse(&form.new_email) {
-        Ok(e) => e,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()).await,
-    };
-    if new_email.as_ref() == user.email {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "That is already your address.".into(),
-        )
-        .await;
-    }
-    let outcome = match reauthenticate(
-        &req,
+    let requested = accounts::request_email_change(
         &state,
         &user,
+        &form.new_email,
         &form.current_password,
-        crate::domain::AuditKind::EmailChangeFailed,
+        client_ip(&req, &state),
     )
-    .await
-    {
-        Ok(o) => o,
-        Err(e) => return unavailable(e),
-    };
-    if !matches!(outcome, Reauth::Confirmed) {
-        let (status, message) = reauth_error(&outcome);
-        return with_retry_after(refuse(status, message).await, &outcome);
-    }
-    // An address another account uses gets no mail, and the answer is the same: nobody learns
-    // which addresses have accounts.
-    match state.db.user_by_email(new_email.as_ref()).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            if let Err(e) =
-                mail_links::send_change(&state, user.id, &user.email, new_email.as_ref()).await
-            {
-                return unavailable(e);
-            }
-        }
-        Err(e) => return unavailable(e),
-    }
-    state.audit.record(AuditEvent {
-        user_id: Some(user.id),
-        ..AuditEvent::new(crate::domain::AuditKind::EmailChangeRequested)
-    });
-    see_other("/account?done=email")
-}
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("A name has at most {MAX_NAME_CHARS} characters.")]
-struct NameTooLong;
-
-/// A display name: trimmed, at most `MAX_NAME_CHARS` characters; empty means none.
-fn display_name(raw: &str) -> Result<Option<&str>, NameTooLong> {
-    let name = raw.trim();
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(NameTooLong);
-    }
-    Ok((!name.is_empty()).then_some(name))
-}
-
-/// The outcome of re-entering the current password.
-enum Reauth {
-    Confirmed,
-    /// Too many recent failures: try again after this many seconds.
-    Throttled(i64),
-    Refused,
-}
-
-/// Checks the current password as `/login` does (`credentials::check`: the same hasher and
-/// the account's throttle keys), so that a stolen session gives no faster way to guess the password than the
-/// login page. `failed` is the audit event of a wrong password.
-async fn reauthenticate(
-    req: &HttpRequest,
-    state: &AppState,
-    user: &UserRecord,
-    password: &str,
-    failed: crate::domain::AuditKind,
-) -> Result<Reauth, StoreError> {
-    let attempt = credentials::Attempt {
-        email: &user.email,
-        password,
-        ip: client_ip(req, state),
-        // Always the account's counter: a stolen session (with its browser's device cookie)
-        // must not add a counter of its own to guess on.
-        device: None,
-        failed_event: failed,
-        audit_user: Some(user.id),
-    };
-    Ok(
-        match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await? {
-            // The session's own account: another account's password must not do.
-            credentials::Outcome::Verified(checked) if checked.id == user.id => Reauth::Confirmed,
-            credentials::Outcome::Verified(_) | credentials::Outcome::Refused => Reauth::Refused,
-            credentials::Outcome::Throttled(wait) => Reauth::Throttled(wait),
+    .await;
+    match requested {
+        Ok(()) => see_other("/account?done=email"),
+        Err(ChangeEmailError::Credentials(e)) => match credential_refusal(e) {
+            Ok((status, message, wait)) => with_retry_after(refuse(status, message).await, wait),
+            Err(e) => unavailable(e),
         },
-    )
+        Err(ChangeEmailError::Store(e)) => unavailable(e),
+        Err(e @ (ChangeEmailError::Email(_) | ChangeEmailError::Same)) => {
+            refuse(StatusCode::BAD_REQUEST, e.to_string()).await
+        }
+    }
 }
 
-/// The error to show for a re-authentication that did not confirm, with its status.
-fn reauth_error(outcome: &Reauth) -> (StatusCode, String) {
-    match outcome {
-        Reauth::Throttled(wait) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed sign-ins. Try again in {wait} seconds."),
-        ),
-        _ => (StatusCode::UNAUTHORIZED, WRONG_PASSWORD.into()),
+/// The status and message of a re-authentication that did not confirm (with the seconds to
+/// wait, when throttled), or the storage failure behind it.
+fn credential_refusal(
+    e: CredentialError,
+) -> Result<(StatusCode, String, Option<i64>), crate::store::StoreError> {
+    match e {
+        CredentialError::Throttled(wait) => {
+            Ok((StatusCode::TOO_MANY_REQUESTS, e.to_string(), Some(wait)))
+        }
+        CredentialError::Refused => Ok((StatusCode::UNAUTHORIZED, e.to_string(), None)),
+        CredentialError::Store(e) => Err(e),
     }
 }
 
 /// Adds `Retry-After` to a throttled answer.
-fn with_retry_after(mut resp: HttpResponse, outcome: &Reauth) -> HttpResponse {
-    if let Reauth::Throttled(wait) = outcome
+fn with_retry_after(mut resp: HttpResponse, wait: Option<i64>) -> HttpResponse {
+    if let Some(wait) = wait
         && let Ok(v) = header::HeaderValue::from_str(&wait.to_string())
     {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_display_name_is_trimmed_bounded_and_may_be_empty() {
-        assert_eq!(display_name("  Ada Lovelace \n"), Ok(Some("Ada Lovelace")));
-        assert_eq!(display_name("   "), Ok(None));
-        assert_eq!(
-            display_name(&"é".repeat(100)),
-            Ok(Some("é".repeat(100).as_str()))
-        );
-        assert_eq!(display_name(&"é".repeat(101)), Err(NameTooLong));
-    }
 }

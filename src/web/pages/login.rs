@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
-use crate::app::credentials;
+use crate::app::accounts::{self, CredentialError};
 use crate::config::SignupPolicy;
 use crate::domain::Email;
 use crate::store::AuditEvent;
@@ -82,7 +82,7 @@ pub async fn post(
     }
     let ip = client_ip(&req, &state);
     let secure = state.config.issuer.is_https();
-    let attempt = credentials::Attempt {
+    let attempt = accounts::Attempt {
         email: &form.email,
         password: &form.password,
         ip: ip.clone(),
@@ -90,9 +90,9 @@ pub async fn post(
         failed_event: crate::domain::AuditKind::LoginFailed,
         audit_user: None,
     };
-    let user = match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await {
-        Ok(credentials::Outcome::Verified(user)) => user,
-        Ok(credentials::Outcome::Throttled(wait)) => {
+    let user = match accounts::verify_password(&state, attempt).await {
+        Ok(user) => user,
+        Err(CredentialError::Throttled(wait)) => {
             let message = format!(
                 "Too many failed sign-ins. Try again in {wait} seconds, or reset your password to sign in now."
             );
@@ -102,10 +102,10 @@ pub async fn post(
             }
             return resp;
         }
-        Ok(credentials::Outcome::Refused) => {
-            return fail(StatusCode::UNAUTHORIZED, "Incorrect e-mail or password.");
+        Err(e @ CredentialError::Refused) => {
+            return fail(StatusCode::UNAUTHORIZED, &e.to_string());
         }
-        Err(e) => return unavailable(e),
+        Err(CredentialError::Store(e)) => return unavailable(e),
     };
     let session = match session::start(&req, &state.db, user.id, secure).await {
         Ok(cookie) => cookie,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::crypto;
-use crate::domain::{Email, Password};
+use crate::domain::{DisplayName, Email, Password};
 use crate::store::{AuditEvent, NewUser, SetupOutcome, StoreError};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
@@ -111,10 +111,10 @@ pub async fn post(
         Ok(p) => p,
         Err(e) => return again(e.to_string()),
     };
-    let name = form.name.trim();
-    if name.chars().count() > 100 {
-        return again("A name has at most 100 characters.".into());
-    }
+    let name = match DisplayName::parse(&form.name) {
+        Ok(name) => name,
+        Err(e) => return again(e.to_string()),
+    };
     let hash = match state.hasher.hash(&password).await {
         Ok(h) => h,
         Err(e) => return unavailable(e),
@@ -123,7 +123,7 @@ pub async fn post(
     let admin = NewUser {
         id,
         email: email.as_ref(),
-        name: (!name.is_empty()).then_some(name),
+        name: name.as_ref().map(AsRef::as_ref),
         password_hash: &hash,
         is_admin: true,
     };

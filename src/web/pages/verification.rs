@@ -10,7 +10,8 @@ use serde::Deserialize;
 use crate::app::mail_links;
 use crate::app::throttle;
 use crate::crypto;
-use crate::store::{AuditEvent, EmailChange, EmailPurpose};
+use crate::app::accounts::{self, ConfirmEmailError};
+use crate::store::{AuditEvent, EmailPurpose};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
 use crate::web::extract::client_ip;
@@ -189,39 +190,28 @@ pub async fn confirm_change(
     state: web::Data<AppState>,
     query: web::Query<LinkQuery>,
 ) -> HttpResponse {
-    match state
-        .db
-        .confirm_email_change(&crypto::digest(&query.token))
-        .await
-    {
-        Ok(EmailChange::Changed { user_id }) => {
-            // The old address was told when the change was asked for.
-            state.audit.record(AuditEvent {
-                user_id: Some(user_id),
-                ..AuditEvent::new(crate::domain::AuditKind::EmailChanged)
-            });
-            notice(
-                StatusCode::OK,
-                "E-mail address changed",
-                "Your account now uses the new address. Sign in with it from now on.",
-                "/account",
-                "Go to your account",
-            )
-        }
-        Ok(EmailChange::Taken) => notice(
-            StatusCode::CONFLICT,
-            "Address already in use",
-            "Another account uses this address now, so yours was not changed.",
+    match accounts::confirm_email_change(&state, &query.token).await {
+        Ok(_) => notice(
+            StatusCode::OK,
+            "E-mail address changed",
+            "Your account now uses the new address. Sign in with it from now on.",
             "/account",
             "Go to your account",
         ),
-        Ok(EmailChange::InvalidLink) => notice(
+        Err(e @ ConfirmEmailError::Taken) => notice(
+            StatusCode::CONFLICT,
+            "Address already in use",
+            &e.to_string(),
+            "/account",
+            "Go to your account",
+        ),
+        Err(ConfirmEmailError::LinkDead) => notice(
             StatusCode::NOT_FOUND,
             "This link no longer works",
             "Confirmation links work once, for 24 hours. Ask for the change again from your account.",
             "/account",
             "Go to your account",
         ),
-        Err(e) => unavailable(e),
+        Err(ConfirmEmailError::Store(e)) => unavailable(e),
     }
 }
