@@ -51,7 +51,10 @@ pub enum CredentialError {
 }
 
 /// The throttled credential check: the one rule behind `/login` and every re-authentication.
-pub async fn verify_password(app: &App, attempt: Attempt<'_>) -> Result<UserRecord, CredentialError> {
+pub async fn verify_password(
+    app: &App,
+    attempt: Attempt<'_>,
+) -> Result<UserRecord, CredentialError> {
     let db = &app.db;
     let user = match Email::parse(attempt.email) {
         Ok(email) => db
@@ -205,8 +208,7 @@ pub async fn sign_up(app: &App, new: SignUp<'_>) -> Result<Uuid, SignUpError> {
         ip: new.ip,
         ..AuditEvent::new(AuditKind::UserSignedUp)
     });
-    mail_links::send_verification(app, id, email.as_ref(), new.client_name, Some(new.next))
-        .await?;
+    mail_links::send_verification(app, id, email.as_ref(), new.client_name, Some(new.next)).await?;
     Ok(id)
 }
 
@@ -313,11 +315,7 @@ pub async fn reset_password(
         return Err(ResetPasswordError::Mismatch);
     }
     let hash = app.hasher.hash(&password).await?;
-    let Some(user_id) = app
-        .db
-        .reset_password(&crypto::digest(token), &hash)
-        .await?
-    else {
+    let Some(user_id) = app.db.reset_password(&crypto::digest(token), &hash).await? else {
         return Err(ResetPasswordError::LinkDead);
     };
     // The mailbox proved the owner: a lock others caused by guessing ends with the reset.

@@ -13,36 +13,16 @@ use crate::app::accounts::{self, ChangeEmailError, CredentialError, SetNameError
 use crate::store::{AuditEvent, UserRecord};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfProtected, SignedIn, SignedInForm, ToAccount};
 use crate::web::pages::render::see_other;
-use crate::web::pages::render::{AccountPage, ConnectionView, date, form_expired, render};
-use crate::web::session;
+use crate::web::pages::render::{AccountPage, ConnectionView, date, render};
 use crate::web::state::AppState;
+
+/// An account form: its CSRF token, then the session (without one, sign in and come back).
+pub type AccountForm<T> = SignedInForm<T, ToAccount>;
 
 /// Where a form posted without a session sends the browser.
 const SIGN_IN: &str = "/login?next=%2Faccount";
-
-/// The signed-in user, or the answer to send instead.
-async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<UserRecord, HttpResponse> {
-    match session::current_user(req, &state.db, state.config.issuer.is_https()).await {
-        Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(see_other(SIGN_IN)),
-        Err(e) => Err(unavailable(e)),
-    }
-}
-
-/// The user posting an account form: the form's CSRF token is checked first (a forged form
-/// learns nothing, not even whether a session exists), then the session.
-async fn form_user(
-    req: &HttpRequest,
-    state: &AppState,
-    csrf_token: &str,
-) -> Result<UserRecord, HttpResponse> {
-    if !csrf::verify(req, state.config.issuer.is_https(), csrf_token) {
-        return Err(form_expired());
-    }
-    signed_in(req, state).await
-}
 
 /// What one rendering of the page says beside the account itself, each in its own section.
 #[derive(Default)]
@@ -106,12 +86,9 @@ pub struct AccountQuery {
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
+    SignedIn(user, ..): SignedIn<ToAccount>,
     query: web::Query<AccountQuery>,
 ) -> HttpResponse {
-    let user = match signed_in(&req, &state).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
     let notice = match query.done.as_deref() {
         Some("profile") => Some("Your profile was saved."),
         Some("email") => Some(
@@ -138,15 +115,17 @@ pub struct DisconnectForm {
     client_id: String,
 }
 
+impl CsrfProtected for DisconnectForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn disconnect(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<DisconnectForm>,
+    form: AccountForm<DisconnectForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+    let SignedInForm { user, form, .. } = form;
     match state.db.disconnect(user.id, &form.client_id).await {
         Ok(true) => state.audit.record(AuditEvent {
             user_id: Some(user.id),
@@ -168,15 +147,18 @@ pub struct ProfileForm {
     name: String,
 }
 
+impl CsrfProtected for ProfileForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn profile(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ProfileForm>,
+    form: AccountForm<ProfileForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+    let SignedInForm { user, form, .. } = form;
     match accounts::set_name(&state, &user, &form.name).await {
         Ok(()) => see_other("/account?done=profile"),
         Err(SetNameError::Name(e)) => {
@@ -202,15 +184,19 @@ pub struct EmailForm {
 /// `POST /account/email`: mails a confirmation link to the new address and a notice to the
 /// current one; the account moves when the link is opened. The current password is asked, as
 /// the address is how the account is recovered.
+impl CsrfProtected for EmailForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn change_email(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<EmailForm>,
+    ClientIp(ip): ClientIp,
+    form: AccountForm<EmailForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+    let SignedInForm { user, form, .. } = form;
     let refuse = |status, message: String| {
         let messages = Messages {
             email_error: Some(message),
@@ -218,14 +204,9 @@ pub async fn change_email(
         };
         page(&req, &state, &user, status, messages)
     };
-    let requested = accounts::request_email_change(
-        &state,
-        &user,
-        &form.new_email,
-        &form.current_password,
-        client_ip(&req, &state),
-    )
-    .await;
+    let requested =
+        accounts::request_email_change(&state, &user, &form.new_email, &form.current_password, ip)
+            .await;
     match requested {
         Ok(()) => see_other("/account?done=email"),
         Err(ChangeEmailError::Credentials(e)) => match credential_refusal(e) {

@@ -11,7 +11,8 @@ use crate::crypto;
 use crate::store::EmailPurpose;
 use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfBinding, CsrfForm, CsrfProtected};
+use crate::web::pages::login::EXPIRED;
 use crate::web::pages::render::{NoticePage, render, safe_next};
 use crate::web::state::AppState;
 
@@ -74,12 +75,30 @@ pub struct ForgotForm {
     next: Option<String>,
 }
 
+impl CsrfProtected for ForgotForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        let view = ForgotPage {
+            csrf_token: String::new(),
+            next: safe_next(self.next.as_deref()),
+            email: self.email,
+            error: Some(EXPIRED.into()),
+        };
+        forgot_page(req, state, StatusCode::BAD_REQUEST, view)
+    }
+}
+
 pub async fn forgot(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ForgotForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let again = |status, error: &str| {
         let view = ForgotPage {
@@ -90,13 +109,7 @@ pub async fn forgot(
         };
         forgot_page(&req, &state, status, view)
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return again(
-            StatusCode::BAD_REQUEST,
-            "The form expired. Please try again.",
-        );
-    }
-    let email = match accounts::request_reset(&state, &form.email, client_ip(&req, &state)).await {
+    let email = match accounts::request_reset(&state, &form.email, ip).await {
         Ok(email) => email,
         Err(e @ RequestResetError::Email) => return again(StatusCode::BAD_REQUEST, &e.to_string()),
         Err(e @ RequestResetError::Throttled(_)) => {
@@ -189,12 +202,25 @@ pub struct ResetForm {
     confirm: String,
 }
 
+impl CsrfProtected for ResetForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        let error = Some(EXPIRED.into());
+        reset_page(req, state, StatusCode::BAD_REQUEST, self.token, error)
+    }
+}
+
 pub async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ResetForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<ResetForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
     let again = |error: String| {
         reset_page(
             &req,
@@ -204,17 +230,8 @@ pub async fn reset(
             Some(error),
         )
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return again("The form expired. Please try again.".into());
-    }
-    let reset = accounts::reset_password(
-        &state,
-        &form.token,
-        &form.password,
-        &form.confirm,
-        client_ip(&req, &state),
-    )
-    .await;
+    let reset =
+        accounts::reset_password(&state, &form.token, &form.password, &form.confirm, ip).await;
     match reset {
         Ok(_) => {}
         Err(e @ (ResetPasswordError::Policy(_) | ResetPasswordError::Mismatch)) => {
@@ -295,15 +312,20 @@ pub struct SecureForm {
 
 /// `POST /secure-account`: cancels (or undoes) the change of address, signs the account out
 /// everywhere, and mails a reset link to the address the notice went to.
-pub async fn secure(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<SecureForm>,
-) -> HttpResponse {
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return crate::web::pages::render::form_expired();
+impl CsrfProtected for SecureForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
     }
-    let email = match accounts::secure_account(&state, &form.token, client_ip(&req, &state)).await {
+}
+
+pub async fn secure(
+    state: web::Data<AppState>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<SecureForm>,
+) -> HttpResponse {
+    let email = match accounts::secure_account(&state, &form.token, ip).await {
         Ok(email) => email,
         Err(SecureAccountError::LinkDead) => return secure_link_dead(),
         Err(SecureAccountError::Store(e)) => return unavailable(e),

@@ -8,7 +8,8 @@ use crate::app::accounts::{self, SignUpError};
 use crate::config::SignupPolicy;
 use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::pages::login::NextQuery;
+use crate::web::extract::{ClientIp, CsrfBinding, CsrfForm, CsrfProtected};
+use crate::web::pages::login::{EXPIRED, NextQuery};
 use crate::web::pages::render::{SignupPage, error_page, render, safe_next};
 use crate::web::session;
 use crate::web::state::AppState;
@@ -43,15 +44,40 @@ pub struct SignupForm {
     next: Option<String>,
 }
 
+impl CsrfProtected for SignupForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        if state.config.signup == SignupPolicy::Closed {
+            return closed();
+        }
+        let next = safe_next(self.next.as_deref());
+        let error = Some(EXPIRED.to_string());
+        page(
+            req,
+            state,
+            StatusCode::BAD_REQUEST,
+            next,
+            self.email,
+            self.name,
+            error,
+        )
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<SignupForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<SignupForm>,
 ) -> HttpResponse {
     if state.config.signup == SignupPolicy::Closed {
         return closed();
     }
-    let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let again = |status, error: String| {
         page(
@@ -64,17 +90,11 @@ pub async fn post(
             Some(error),
         )
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return again(
-            StatusCode::BAD_REQUEST,
-            "The form expired. Please try again.".into(),
-        );
-    }
     let sign_up = accounts::SignUp {
         email: &form.email,
         name: &form.name,
         password: &form.password,
-        ip: crate::web::extract::client_ip(&req, &state),
+        ip,
         client_name: crate::web::pages::render::client_name(&state, &next).await,
         next: &next,
     };

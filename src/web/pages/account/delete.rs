@@ -5,11 +5,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{Messages, credential_refusal, form_user, page, with_retry_after};
+use super::{AccountForm, Messages, credential_refusal, page, with_retry_after};
 use crate::app::accounts::{self, DeleteAccountError};
 use crate::store::UserRecord;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfProtected, SignedInForm};
 use crate::web::pages::render::{AccountDeletedPage, render};
 use crate::web::session;
 use crate::web::state::AppState;
@@ -38,21 +38,25 @@ async fn again(
     page(req, state, user, status, messages).await
 }
 
+impl CsrfProtected for DeleteForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<DeleteForm>,
+    ClientIp(ip): ClientIp,
+    form: AccountForm<DeleteForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+    let SignedInForm { user, form, .. } = form;
     let deleted = accounts::delete_account(
         &state,
         &user,
         &form.current_password,
         &form.confirmation,
-        client_ip(&req, &state),
+        ip,
     )
     .await;
     match deleted {

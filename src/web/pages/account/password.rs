@@ -4,11 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
-use super::{Messages, credential_refusal, form_user, page, with_retry_after};
+use super::{AccountForm, Messages, credential_refusal, page, with_retry_after};
 use crate::app::accounts::{self, ChangePasswordError};
 use crate::store::UserRecord;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfProtected, SignedInForm};
 use crate::web::pages::render::see_other;
 use crate::web::session;
 use crate::web::state::AppState;
@@ -38,20 +38,24 @@ async fn again(
     page(req, state, user, status, messages).await
 }
 
+impl CsrfProtected for PasswordForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<PasswordForm>,
+    ClientIp(ip): ClientIp,
+    form: AccountForm<PasswordForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+    let SignedInForm { user, form, .. } = form;
     let change = accounts::ChangePassword {
         current: &form.current_password,
         new: &form.new_password,
         confirm: &form.confirm_password,
-        ip: client_ip(&req, &state),
+        ip,
     };
     match accounts::change_password(&state, &user, change).await {
         Ok(()) => {}
