@@ -3,6 +3,7 @@
 mod audit_kind;
 mod client_id;
 mod client_metadata_url;
+mod display_name;
 mod email;
 mod password;
 mod printable;
@@ -14,6 +15,7 @@ mod signing_alg;
 pub use audit_kind::AuditKind;
 pub use client_id::{ClientId, ClientRef};
 pub use client_metadata_url::ClientMetadataUrl;
+pub use display_name::{DisplayName, NameTooLong};
 pub use email::Email;
 pub use password::Password;
 pub use printable::{escape_controls, strip_controls};

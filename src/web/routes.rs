@@ -1,6 +1,9 @@
 //! The whole route table: every path the server answers, in one place.
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
+
+use super::extract::require_builder;
 
 use super::api::{
     authorize, health, introspect, openapi, register, revoke, token, userinfo, well_known,
@@ -75,5 +78,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/setup", web::post().to(setup::post))
         .route("/static/style.css", web::get().to(render::stylesheet))
         .route("/static/copy.js", web::get().to(render::copy_script))
-        .configure(portal::configure);
+        .service(portal_scope());
+}
+
+/// `/portal`: only a builder's (or an administrator's) request reaches these handlers; anyone
+/// else is sent to sign in, or gets the 403 page (`extract::require_builder`).
+fn portal_scope() -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    use portal::{clients, users};
+    web::scope("/portal")
+        .wrap(from_fn(require_builder))
+        .route("", web::get().to(clients::list))
+        .route("/clients/new", web::get().to(clients::new_form))
+        .route("/clients", web::post().to(clients::create))
+        .route("/clients/{id}", web::get().to(clients::show))
+        .route(
+            "/clients/{id}/redirects",
+            web::post().to(clients::set_redirects),
+        )
+        .route(
+            "/clients/{id}/rotate-secret",
+            web::post().to(clients::rotate_secret),
+        )
+        .route("/clients/{id}/delete", web::post().to(clients::delete))
+        .route("/users", web::get().to(users::list))
+        .route("/users/role", web::post().to(users::set_role))
 }

@@ -9,6 +9,7 @@ mod authorize;
 mod cli;
 mod client_metadata;
 mod discovery;
+mod extractors;
 mod hardening;
 mod instances;
 mod key_encryption;

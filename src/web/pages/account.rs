@@ -9,48 +9,20 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::app::credentials;
-use crate::app::mail_links;
-use crate::domain::Email;
-use crate::store::{AuditEvent, StoreError, UserRecord};
+use crate::app::accounts::{self, ChangeEmailError, CredentialError, SetNameError};
+use crate::store::{AuditEvent, UserRecord};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfProtected, SignedIn, SignedInForm, ToAccount};
 use crate::web::pages::render::see_other;
-use crate::web::pages::render::{AccountPage, ConnectionView, date, form_expired, render};
-use crate::web::session;
+use crate::web::pages::render::{AccountPage, ConnectionView, date, render};
 use crate::web::state::AppState;
+
+/// An account form: its CSRF token, then the session (without one, sign in and come back).
+pub type AccountForm<T> = SignedInForm<T, ToAccount>;
 
 /// Where a form posted without a session sends the browser.
 const SIGN_IN: &str = "/login?next=%2Faccount";
-
-/// What `/login` says about a wrong password; re-authentication here says the same.
-const WRONG_PASSWORD: &str = "Incorrect e-mail or password.";
-
-/// The longest display name, in characters (as at sign-up).
-const MAX_NAME_CHARS: usize = 100;
-
-/// The signed-in user, or the answer to send instead.
-async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<UserRecord, HttpResponse> {
-    match session::current_user(req, &state.db, state.config.issuer.is_https()).await {
-        Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(see_other(SIGN_IN)),
-        Err(e) => Err(unavailable(e)),
-    }
-}
-
-/// The user posting an account form: the form's CSRF token is checked first (a forged form
-/// learns nothing, not even whether a session exists), then the session.
-async fn form_user(
-    req: &HttpRequest,
-    state: &AppState,
-    csrf_token: &str,
-) -> Result<UserRecord, HttpResponse> {
-    if !csrf::verify(req, state.config.issuer.is_https(), csrf_token) {
-        return Err(form_expired());
-    }
-    signed_in(req, state).await
-}
 
 /// What one rendering of the page says beside the account itself, each in its own section.
 #[derive(Default)]
@@ -114,12 +86,9 @@ pub struct AccountQuery {
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
+    SignedIn(user, ..): SignedIn<ToAccount>,
     query: web::Query<AccountQuery>,
 ) -> HttpResponse {
-    let user = match signed_in(&req, &state).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
     let notice = match query.done.as_deref() {
         Some("profile") => Some("Your profile was saved."),
         Some("email") => Some(
@@ -146,15 +115,17 @@ pub struct DisconnectForm {
     client_id: String,
 }
 
+impl CsrfProtected for DisconnectForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn disconnect(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<DisconnectForm>,
+    form: AccountForm<DisconnectForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+    let SignedInForm { user, form, .. } = form;
     match state.db.disconnect(user.id, &form.client_id).await {
         Ok(true) => state.audit.record(AuditEvent {
             user_id: Some(user.id),
@@ -176,29 +147,29 @@ pub struct ProfileForm {
     name: String,
 }
 
+impl CsrfProtected for ProfileForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn profile(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ProfileForm>,
+    form: AccountForm<ProfileForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    let name = match display_name(&form.name) {
-        Ok(name) => name,
-        Err(e) => {
+    let SignedInForm { user, form, .. } = form;
+    match accounts::set_name(&state, &user, &form.name).await {
+        Ok(()) => see_other("/account?done=profile"),
+        Err(SetNameError::Name(e)) => {
             let messages = Messages {
                 typed_name: Some(form.name.clone()),
                 profile_error: Some(e.to_string()),
                 ..Default::default()
             };
-            return page(&req, &state, &user, StatusCode::BAD_REQUEST, messages).await;
+            page(&req, &state, &user, StatusCode::BAD_REQUEST, messages).await
         }
-    };
-    match state.db.set_user_name(user.id, name).await {
-        Ok(_) => see_other("/account?done=profile"),
-        Err(e) => unavailable(e),
+        Err(SetNameError::Store(e)) => unavailable(e),
     }
 }
 
@@ -213,15 +184,19 @@ pub struct EmailForm {
 /// `POST /account/email`: mails a confirmation link to the new address and a notice to the
 /// current one; the account moves when the link is opened. The current password is asked, as
 /// the address is how the account is recovered.
+impl CsrfProtected for EmailForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn change_email(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<EmailForm>,
+    ClientIp(ip): ClientIp,
+    form: AccountForm<EmailForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+    let SignedInForm { user, form, .. } = form;
     let refuse = |status, message: String| {
         let messages = Messages {
             email_error: Some(message),
@@ -229,137 +204,42 @@ pub async fn change_email(
         };
         page(&req, &state, &user, status, messages)
     };
-    let new_email = match Email::parse(&form.new_email) {
-        Ok(e) => e,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()).await,
-    };
-    if new_email.as_ref() == user.email {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "That is already your address.".into(),
-        )
-        .await;
-    }
-    let outcome = match reauthenticate(
-        &req,
-        &state,
-        &user,
-        &form.current_password,
-        crate::domain::AuditKind::EmailChangeFailed,
-    )
-    .await
-    {
-        Ok(o) => o,
-        Err(e) => return unavailable(e),
-    };
-    if !matches!(outcome, Reauth::Confirmed) {
-        let (status, message) = reauth_error(&outcome);
-        return with_retry_after(refuse(status, message).await, &outcome);
-    }
-    // An address another account uses gets no mail, and the answer is the same: nobody learns
-    // which addresses have accounts.
-    match state.db.user_by_email(new_email.as_ref()).await {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            if let Err(e) =
-                mail_links::send_change(&state, user.id, &user.email, new_email.as_ref()).await
-            {
-                return unavailable(e);
-            }
-        }
-        Err(e) => return unavailable(e),
-    }
-    state.audit.record(AuditEvent {
-        user_id: Some(user.id),
-        ..AuditEvent::new(crate::domain::AuditKind::EmailChangeRequested)
-    });
-    see_other("/account?done=email")
-}
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("A name has at most {MAX_NAME_CHARS} characters.")]
-struct NameTooLong;
-
-/// A display name: trimmed, at most `MAX_NAME_CHARS` characters; empty means none.
-fn display_name(raw: &str) -> Result<Option<&str>, NameTooLong> {
-    let name = raw.trim();
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(NameTooLong);
-    }
-    Ok((!name.is_empty()).then_some(name))
-}
-
-/// The outcome of re-entering the current password.
-enum Reauth {
-    Confirmed,
-    /// Too many recent failures: try again after this many seconds.
-    Throttled(i64),
-    Refused,
-}
-
-/// Checks the current password as `/login` does (`credentials::check`: the same hasher and
-/// the account's throttle keys), so that a stolen session gives no faster way to guess the password than the
-/// login page. `failed` is the audit event of a wrong password.
-async fn reauthenticate(
-    req: &HttpRequest,
-    state: &AppState,
-    user: &UserRecord,
-    password: &str,
-    failed: crate::domain::AuditKind,
-) -> Result<Reauth, StoreError> {
-    let attempt = credentials::Attempt {
-        email: &user.email,
-        password,
-        ip: client_ip(req, state),
-        // Always the account's counter: a stolen session (with its browser's device cookie)
-        // must not add a counter of its own to guess on.
-        device: None,
-        failed_event: failed,
-        audit_user: Some(user.id),
-    };
-    Ok(
-        match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await? {
-            // The session's own account: another account's password must not do.
-            credentials::Outcome::Verified(checked) if checked.id == user.id => Reauth::Confirmed,
-            credentials::Outcome::Verified(_) | credentials::Outcome::Refused => Reauth::Refused,
-            credentials::Outcome::Throttled(wait) => Reauth::Throttled(wait),
+    let requested =
+        accounts::request_email_change(&state, &user, &form.new_email, &form.current_password, ip)
+            .await;
+    match requested {
+        Ok(()) => see_other("/account?done=email"),
+        Err(ChangeEmailError::Credentials(e)) => match credential_refusal(e) {
+            Ok((status, message, wait)) => with_retry_after(refuse(status, message).await, wait),
+            Err(e) => unavailable(e),
         },
-    )
+        Err(ChangeEmailError::Store(e)) => unavailable(e),
+        Err(e @ (ChangeEmailError::Email(_) | ChangeEmailError::Same)) => {
+            refuse(StatusCode::BAD_REQUEST, e.to_string()).await
+        }
+    }
 }
 
-/// The error to show for a re-authentication that did not confirm, with its status.
-fn reauth_error(outcome: &Reauth) -> (StatusCode, String) {
-    match outcome {
-        Reauth::Throttled(wait) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many failed sign-ins. Try again in {wait} seconds."),
-        ),
-        _ => (StatusCode::UNAUTHORIZED, WRONG_PASSWORD.into()),
+/// The status and message of a re-authentication that did not confirm (with the seconds to
+/// wait, when throttled), or the storage failure behind it.
+fn credential_refusal(
+    e: CredentialError,
+) -> Result<(StatusCode, String, Option<i64>), crate::store::StoreError> {
+    match e {
+        CredentialError::Throttled(wait) => {
+            Ok((StatusCode::TOO_MANY_REQUESTS, e.to_string(), Some(wait)))
+        }
+        CredentialError::Refused => Ok((StatusCode::UNAUTHORIZED, e.to_string(), None)),
+        CredentialError::Store(e) => Err(e),
     }
 }
 
 /// Adds `Retry-After` to a throttled answer.
-fn with_retry_after(mut resp: HttpResponse, outcome: &Reauth) -> HttpResponse {
-    if let Reauth::Throttled(wait) = outcome
+fn with_retry_after(mut resp: HttpResponse, wait: Option<i64>) -> HttpResponse {
+    if let Some(wait) = wait
         && let Ok(v) = header::HeaderValue::from_str(&wait.to_string())
     {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_display_name_is_trimmed_bounded_and_may_be_empty() {
-        assert_eq!(display_name("  Ada Lovelace \n"), Ok(Some("Ada Lovelace")));
-        assert_eq!(display_name("   "), Ok(None));
-        assert_eq!(
-            display_name(&"é".repeat(100)),
-            Ok(Some("é".repeat(100).as_str()))
-        );
-        assert_eq!(display_name(&"é".repeat(101)), Err(NameTooLong));
-    }
 }

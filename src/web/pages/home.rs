@@ -4,16 +4,15 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::web::csrf;
-use crate::web::errors::unavailable;
+use crate::web::extract::MaybeSignedIn;
 use crate::web::pages::render::{HomePage, render};
-use crate::web::session;
 use crate::web::state::AppState;
 
-pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let user = match session::current_user(&req, &state.db, state.config.issuer.is_https()).await {
-        Ok(u) => u,
-        Err(e) => return unavailable(e),
-    };
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    MaybeSignedIn(user): MaybeSignedIn,
+) -> HttpResponse {
     let (csrf_token, cookie) = csrf::token_for(&req, state.config.issuer.is_https());
     render(
         StatusCode::OK,

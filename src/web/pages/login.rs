@@ -4,14 +4,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
-use crate::app::credentials;
+use crate::app::accounts::{self, CredentialError};
 use crate::config::SignupPolicy;
 use crate::domain::Email;
 use crate::store::AuditEvent;
 use crate::web::csrf;
 use crate::web::device;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfBinding, CsrfForm, CsrfProtected};
 use crate::web::pages::render::{
     LoginPage, authorize_param, client_name, render, safe_next, see_other,
 };
@@ -55,12 +55,37 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
+impl CsrfProtected for LoginForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        let next = safe_next(self.next.as_deref());
+        let shown_name = client_name(state, &next).await;
+        page(
+            req,
+            state,
+            StatusCode::BAD_REQUEST,
+            next,
+            self.email,
+            Some(EXPIRED),
+            shown_name,
+        )
+    }
+}
+
+/// What a sign-in form with a stale token says (the form is shown again).
+pub(crate) const EXPIRED: &str = "The form expired. Please try again.";
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LoginForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<LoginForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let shown_name = client_name(&state, &next).await;
     let fail = |status, message: &str| {
@@ -74,15 +99,8 @@ pub async fn post(
             shown_name.clone(),
         )
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return fail(
-            StatusCode::BAD_REQUEST,
-            "The form expired. Please try again.",
-        );
-    }
-    let ip = client_ip(&req, &state);
     let secure = state.config.issuer.is_https();
-    let attempt = credentials::Attempt {
+    let attempt = accounts::Attempt {
         email: &form.email,
         password: &form.password,
         ip: ip.clone(),
@@ -90,9 +108,9 @@ pub async fn post(
         failed_event: crate::domain::AuditKind::LoginFailed,
         audit_user: None,
     };
-    let user = match credentials::check(&state.db, &state.hasher, &state.audit, attempt).await {
-        Ok(credentials::Outcome::Verified(user)) => user,
-        Ok(credentials::Outcome::Throttled(wait)) => {
+    let user = match accounts::verify_password(&state, attempt).await {
+        Ok(user) => user,
+        Err(CredentialError::Throttled(wait)) => {
             let message = format!(
                 "Too many failed sign-ins. Try again in {wait} seconds, or reset your password to sign in now."
             );
@@ -102,10 +120,10 @@ pub async fn post(
             }
             return resp;
         }
-        Ok(credentials::Outcome::Refused) => {
-            return fail(StatusCode::UNAUTHORIZED, "Incorrect e-mail or password.");
+        Err(e @ CredentialError::Refused) => {
+            return fail(StatusCode::UNAUTHORIZED, &e.to_string());
         }
-        Err(e) => return unavailable(e),
+        Err(CredentialError::Store(e)) => return unavailable(e),
     };
     let session = match session::start(&req, &state.db, user.id, secure).await {
         Ok(cookie) => cookie,

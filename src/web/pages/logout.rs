@@ -4,9 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
 use crate::store::AuditEvent;
-use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::pages::render::form_expired;
+use crate::web::extract::{CsrfForm, CsrfProtected, MaybeSignedIn};
 use crate::web::session;
 use crate::web::state::AppState;
 
@@ -17,17 +16,19 @@ pub struct LogoutForm {
     everywhere: Option<String>,
 }
 
+impl CsrfProtected for LogoutForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<LogoutForm>,
+    CsrfForm(form): CsrfForm<LogoutForm>,
+    MaybeSignedIn(user): MaybeSignedIn,
 ) -> HttpResponse {
-    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return form_expired();
-    }
-    if let Ok(Some(user)) =
-        session::current_user(&req, &state.db, state.config.issuer.is_https()).await
-    {
+    if let Some(user) = user {
         state.audit.record(crate::store::AuditEvent {
             user_id: Some(user.id),
             ..AuditEvent::new(if form.everywhere.is_some() {

@@ -6,14 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::app::mail_links;
-use crate::app::throttle;
+use crate::app::accounts::{self, RequestResetError, ResetPasswordError, SecureAccountError};
 use crate::crypto;
-use crate::domain::{Email, Password};
-use crate::store::{AuditEvent, EmailPurpose};
+use crate::store::EmailPurpose;
 use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfBinding, CsrfForm, CsrfProtected};
+use crate::web::pages::login::EXPIRED;
 use crate::web::pages::render::{NoticePage, render, safe_next};
 use crate::web::state::AppState;
 
@@ -76,12 +75,30 @@ pub struct ForgotForm {
     next: Option<String>,
 }
 
+impl CsrfProtected for ForgotForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        let view = ForgotPage {
+            csrf_token: String::new(),
+            next: safe_next(self.next.as_deref()),
+            email: self.email,
+            error: Some(EXPIRED.into()),
+        };
+        forgot_page(req, state, StatusCode::BAD_REQUEST, view)
+    }
+}
+
 pub async fn forgot(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ForgotForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<ForgotForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let again = |status, error: &str| {
         let view = ForgotPage {
@@ -92,42 +109,14 @@ pub async fn forgot(
         };
         forgot_page(&req, &state, status, view)
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return again(
-            StatusCode::BAD_REQUEST,
-            "The form expired. Please try again.",
-        );
-    }
-    let Ok(email) = Email::parse(&form.email) else {
-        return again(StatusCode::BAD_REQUEST, "Enter an e-mail address.");
-    };
-    // Every request counts, found or not: per address and per client address.
-    let ip = client_ip(&req, &state);
-    let keys = throttle::Keys::mail(email.as_ref(), ip.as_deref());
-    match throttle::count(&state.db, &keys).await {
-        Ok(throttle::Verdict::Go) => {}
-        Ok(throttle::Verdict::Wait(wait)) => {
-            return again(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too many requests. Try again in {wait} seconds."),
-            );
+    let email = match accounts::request_reset(&state, &form.email, ip).await {
+        Ok(email) => email,
+        Err(e @ RequestResetError::Email) => return again(StatusCode::BAD_REQUEST, &e.to_string()),
+        Err(e @ RequestResetError::Throttled(_)) => {
+            return again(StatusCode::TOO_MANY_REQUESTS, &e.to_string());
         }
-        Err(e) => return unavailable(e),
-    }
-    let user = match state.db.user_by_email(email.as_ref()).await {
-        Ok(u) => u.filter(|u| u.disabled_at.is_none()),
-        Err(e) => return unavailable(e),
+        Err(RequestResetError::Store(e)) => return unavailable(e),
     };
-    if let Some(user) = user {
-        if let Err(e) = mail_links::send_reset(&state, user.id, &user.email).await {
-            return unavailable(e);
-        }
-        state.audit.record(AuditEvent {
-            user_id: Some(user.id),
-            ip,
-            ..AuditEvent::new(crate::domain::AuditKind::PasswordResetRequested)
-        });
-    }
     // The same page either way: nobody learns whether the address has an account.
     render(
         StatusCode::OK,
@@ -213,12 +202,25 @@ pub struct ResetForm {
     confirm: String,
 }
 
+impl CsrfProtected for ResetForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        let error = Some(EXPIRED.into());
+        reset_page(req, state, StatusCode::BAD_REQUEST, self.token, error)
+    }
+}
+
 pub async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ResetForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<ResetForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
     let again = |error: String| {
         reset_page(
             &req,
@@ -228,44 +230,17 @@ pub async fn reset(
             Some(error),
         )
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return again("The form expired. Please try again.".into());
+    let reset =
+        accounts::reset_password(&state, &form.token, &form.password, &form.confirm, ip).await;
+    match reset {
+        Ok(_) => {}
+        Err(e @ (ResetPasswordError::Policy(_) | ResetPasswordError::Mismatch)) => {
+            return again(e.to_string());
+        }
+        Err(ResetPasswordError::LinkDead) => return link_dead(),
+        Err(ResetPasswordError::Store(e)) => return unavailable(e),
+        Err(ResetPasswordError::Hash(e)) => return unavailable(e),
     }
-    // The new password is checked before the link is spent, so a typo costs nothing.
-    let password = match Password::parse(&form.password) {
-        Ok(p) => p,
-        Err(e) => return again(e.to_string()),
-    };
-    if form.password != form.confirm {
-        return again("The two passwords differ.".into());
-    }
-    let hash = match state.hasher.hash(&password).await {
-        Ok(h) => h,
-        Err(e) => return unavailable(e),
-    };
-    let user_id = match state
-        .db
-        .reset_password(&crypto::digest(&form.token), &hash)
-        .await
-    {
-        Ok(Some(id)) => id,
-        Ok(None) => return link_dead(),
-        Err(e) => return unavailable(e),
-    };
-    // The mailbox proved the owner: a lock others caused by guessing ends with the reset.
-    let unlocked = match state.db.user_by_id(user_id).await {
-        Ok(Some(user)) => throttle::unlock_account(&state.db, &user.email).await,
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = unlocked {
-        return unavailable(e);
-    }
-    state.audit.record(AuditEvent {
-        user_id: Some(user_id),
-        ip: client_ip(&req, &state),
-        ..AuditEvent::new(crate::domain::AuditKind::PasswordReset)
-    });
     render(
         StatusCode::OK,
         &NoticePage {
@@ -337,34 +312,31 @@ pub struct SecureForm {
 
 /// `POST /secure-account`: cancels (or undoes) the change of address, signs the account out
 /// everywhere, and mails a reset link to the address the notice went to.
+impl CsrfProtected for SecureForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn secure(
-    req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<SecureForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<SecureForm>,
 ) -> HttpResponse {
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return crate::web::pages::render::form_expired();
-    }
-    let secured = match state.db.secure_account(&crypto::digest(&form.token)).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return secure_link_dead(),
-        Err(e) => return unavailable(e),
+    let email = match accounts::secure_account(&state, &form.token, ip).await {
+        Ok(email) => email,
+        Err(SecureAccountError::LinkDead) => return secure_link_dead(),
+        Err(SecureAccountError::Store(e)) => return unavailable(e),
     };
-    if let Err(e) = mail_links::send_reset(&state, secured.user_id, &secured.email).await {
-        return unavailable(e);
-    }
-    state.audit.record(AuditEvent {
-        user_id: Some(secured.user_id),
-        ip: client_ip(&req, &state),
-        ..AuditEvent::new(crate::domain::AuditKind::AccountSecured)
-    });
     render(
         StatusCode::OK,
         &NoticePage {
             title: "Your account is safe again".into(),
             message: format!(
                 "The change of address is cancelled and everyone was signed out. A link to choose a new password is on its way to {}.",
-                secured.email
+                email
             ),
             link_href: None,
             link_text: String::new(),

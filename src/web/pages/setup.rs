@@ -9,10 +9,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::crypto;
-use crate::domain::{Email, Password};
+use crate::domain::{DisplayName, Email, Password};
 use crate::store::{AuditEvent, NewUser, SetupOutcome, StoreError};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
+use crate::web::extract::{CsrfBinding, CsrfForm, CsrfProtected};
+use crate::web::pages::login::EXPIRED;
 use crate::web::pages::render::{error_page, render};
 use crate::web::session;
 use crate::web::state::AppState;
@@ -84,12 +86,30 @@ pub struct SetupForm {
     password: String,
 }
 
+impl CsrfProtected for SetupForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        let view = SetupPage {
+            csrf_token: String::new(),
+            token: self.token,
+            email: self.email,
+            name: self.name,
+            error: Some(EXPIRED.into()),
+        };
+        page(req, state, StatusCode::BAD_REQUEST, view)
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<SetupForm>,
+    CsrfForm(form): CsrfForm<SetupForm>,
 ) -> HttpResponse {
-    let form = form.into_inner();
     let again = |error: String| {
         let view = SetupPage {
             csrf_token: String::new(),
@@ -100,9 +120,6 @@ pub async fn post(
         };
         page(&req, &state, StatusCode::BAD_REQUEST, view)
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return again("The form expired. Please try again.".into());
-    }
     let email = match Email::parse(&form.email) {
         Ok(e) => e,
         Err(e) => return again(e.to_string()),
@@ -111,10 +128,10 @@ pub async fn post(
         Ok(p) => p,
         Err(e) => return again(e.to_string()),
     };
-    let name = form.name.trim();
-    if name.chars().count() > 100 {
-        return again("A name has at most 100 characters.".into());
-    }
+    let name = match DisplayName::parse(&form.name) {
+        Ok(name) => name,
+        Err(e) => return again(e.to_string()),
+    };
     let hash = match state.hasher.hash(&password).await {
         Ok(h) => h,
         Err(e) => return unavailable(e),
@@ -123,7 +140,7 @@ pub async fn post(
     let admin = NewUser {
         id,
         email: email.as_ref(),
-        name: (!name.is_empty()).then_some(name),
+        name: name.as_ref().map(AsRef::as_ref),
         password_hash: &hash,
         is_admin: true,
     };

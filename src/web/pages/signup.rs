@@ -3,16 +3,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
-use uuid::Uuid;
 
-use crate::app::mail_links;
-use crate::app::throttle;
+use crate::app::accounts::{self, SignUpError};
 use crate::config::SignupPolicy;
-use crate::domain::{Email, Password};
-use crate::store::{AuditEvent, NewUser, StoreError};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::pages::login::NextQuery;
+use crate::web::extract::{ClientIp, CsrfBinding, CsrfForm, CsrfProtected};
+use crate::web::pages::login::{EXPIRED, NextQuery};
 use crate::web::pages::render::{SignupPage, error_page, render, safe_next};
 use crate::web::session;
 use crate::web::state::AppState;
@@ -47,15 +44,40 @@ pub struct SignupForm {
     next: Option<String>,
 }
 
+impl CsrfProtected for SignupForm {
+    const BINDING: CsrfBinding = CsrfBinding::BeforeSignIn;
+
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+
+    async fn expired(self, req: &HttpRequest, state: &AppState) -> HttpResponse {
+        if state.config.signup == SignupPolicy::Closed {
+            return closed();
+        }
+        let next = safe_next(self.next.as_deref());
+        let error = Some(EXPIRED.to_string());
+        page(
+            req,
+            state,
+            StatusCode::BAD_REQUEST,
+            next,
+            self.email,
+            self.name,
+            error,
+        )
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<SignupForm>,
+    ClientIp(ip): ClientIp,
+    CsrfForm(form): CsrfForm<SignupForm>,
 ) -> HttpResponse {
     if state.config.signup == SignupPolicy::Closed {
         return closed();
     }
-    let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let again = |status, error: String| {
         page(
@@ -68,77 +90,26 @@ pub async fn post(
             Some(error),
         )
     };
-    if !csrf::verify_before_sign_in(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return again(
-            StatusCode::BAD_REQUEST,
-            "The form expired. Please try again.".into(),
-        );
-    }
-    let ip = crate::web::extract::client_ip(&req, &state);
-    // Every sign-up counts, per client address and per address named: each hashes a password
-    // and mails someone, and a taken address answers differently.
-    let keys = throttle::Keys::signup(&form.email, ip.as_deref());
-    match throttle::count(&state.db, &keys).await {
-        Ok(throttle::Verdict::Go) => {}
-        Ok(throttle::Verdict::Wait(wait)) => {
-            return again(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many attempts. Try again in {wait} seconds."),
-            );
-        }
-        Err(e) => return unavailable(e),
-    }
-    let email = match Email::parse(&form.email) {
-        Ok(e) => e,
-        Err(e) => return again(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let password = match Password::parse(&form.password) {
-        Ok(p) => p,
-        Err(e) => return again(StatusCode::BAD_REQUEST, e.to_string()),
-    };
-    let name = form.name.trim();
-    if name.chars().count() > 100 {
-        return again(
-            StatusCode::BAD_REQUEST,
-            "A name has at most 100 characters.".into(),
-        );
-    }
-    let hash = match state.hasher.hash(&password).await {
-        Ok(h) => h,
-        Err(e) => return unavailable(e),
-    };
-    let id = Uuid::now_v7();
-    let new_user = NewUser {
-        id,
-        email: email.as_ref(),
-        name: (!name.is_empty()).then_some(name),
-        password_hash: &hash,
-        is_admin: false,
-    };
-    match state.db.insert_user(&new_user).await {
-        Ok(()) => {}
-        Err(StoreError::Duplicate) => {
-            // Without verifying the address first, a taken one cannot be hidden here; the
-            // sign-up throttle above bounds how fast anyone can probe for accounts.
-            return again(
-                StatusCode::CONFLICT,
-                "This account could not be created. If you already have one, sign in instead."
-                    .into(),
-            );
-        }
-        Err(e) => return unavailable(e),
-    }
-    state.audit.record(AuditEvent {
-        user_id: Some(id),
+    let sign_up = accounts::SignUp {
+        email: &form.email,
+        name: &form.name,
+        password: &form.password,
         ip,
-        ..AuditEvent::new(crate::domain::AuditKind::UserSignedUp)
-    });
-    let client_name = crate::web::pages::render::client_name(&state, &next).await;
-    if let Err(e) =
-        mail_links::send_verification(&state, id, email.as_ref(), client_name, Some(&next)).await
-    {
-        return unavailable(e);
-    }
+        client_name: crate::web::pages::render::client_name(&state, &next).await,
+        next: &next,
+    };
+    let id = match accounts::sign_up(&state, sign_up).await {
+        Ok(id) => id,
+        Err(e @ SignUpError::Throttled(_)) => {
+            return again(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+        }
+        Err(e @ SignUpError::Taken) => return again(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ (SignUpError::Email(_) | SignUpError::Password(_) | SignUpError::Name(_))) => {
+            return again(StatusCode::BAD_REQUEST, e.to_string());
+        }
+        Err(SignUpError::Store(e)) => return unavailable(e),
+        Err(SignUpError::Hash(e)) => return unavailable(e),
+    };
     match session::start(&req, &state.db, id, state.config.issuer.is_https()).await {
         Ok(cookie) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, next.clone()))

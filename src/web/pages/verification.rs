@@ -7,16 +7,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::app::accounts::{self, ConfirmEmailError};
 use crate::app::mail_links;
 use crate::app::throttle;
 use crate::crypto;
-use crate::store::{AuditEvent, EmailChange, EmailPurpose};
+use crate::store::{AuditEvent, EmailPurpose, UserRecord};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfProtected, SignedIn, SignedInForm};
 use crate::web::pages::render::see_other;
-use crate::web::pages::render::{NoticePage, form_expired, render, safe_next};
-use crate::web::session;
+use crate::web::pages::render::{NoticePage, render, safe_next};
 use crate::web::state::AppState;
 
 #[derive(Template)]
@@ -94,23 +94,21 @@ pub struct NextQuery {
 pub async fn pending(
     req: HttpRequest,
     state: web::Data<AppState>,
+    SignedIn(user, ..): SignedIn,
     query: web::Query<NextQuery>,
 ) -> HttpResponse {
-    pending_page(&req, &state, safe_next(query.next.as_deref()), None, None).await
+    let next = safe_next(query.next.as_deref());
+    pending_page(&req, &state, user, next, None, None).await
 }
 
 async fn pending_page(
     req: &HttpRequest,
     state: &AppState,
+    user: UserRecord,
     next: String,
     notice: Option<String>,
     error: Option<String>,
 ) -> HttpResponse {
-    let user = match session::current_user(req, &state.db, state.config.issuer.is_https()).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return see_other("/login"),
-        Err(e) => return unavailable(e),
-    };
     if user.email_verified_at.is_some() {
         return see_other(&next);
     }
@@ -142,29 +140,29 @@ pub struct ResendForm {
     next: Option<String>,
 }
 
+impl CsrfProtected for ResendForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn resend(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ResendForm>,
+    ClientIp(ip): ClientIp,
+    form: SignedInForm<ResendForm>,
 ) -> HttpResponse {
-    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return form_expired();
-    }
+    let SignedInForm { user, form, .. } = form;
     let next = safe_next(form.next.as_deref());
-    let user = match session::current_user(&req, &state.db, state.config.issuer.is_https()).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return see_other("/login"),
-        Err(e) => return unavailable(e),
-    };
     if user.email_verified_at.is_some() {
         return see_other(&next);
     }
-    let keys = throttle::Keys::mail(&user.email, client_ip(&req, &state).as_deref());
+    let keys = throttle::Keys::mail(&user.email, ip.as_deref());
     match throttle::count(&state.db, &keys).await {
         Ok(throttle::Verdict::Go) => {}
         Ok(throttle::Verdict::Wait(wait)) => {
             let message = format!("Too many requests. Try again in {wait} seconds.");
-            return pending_page(&req, &state, next, None, Some(message)).await;
+            return pending_page(&req, &state, user, next, None, Some(message)).await;
         }
         Err(e) => return unavailable(e),
     }
@@ -177,6 +175,7 @@ pub async fn resend(
     pending_page(
         &req,
         &state,
+        user,
         next,
         Some("A new link is on its way.".into()),
         None,
@@ -189,39 +188,28 @@ pub async fn confirm_change(
     state: web::Data<AppState>,
     query: web::Query<LinkQuery>,
 ) -> HttpResponse {
-    match state
-        .db
-        .confirm_email_change(&crypto::digest(&query.token))
-        .await
-    {
-        Ok(EmailChange::Changed { user_id }) => {
-            // The old address was told when the change was asked for.
-            state.audit.record(AuditEvent {
-                user_id: Some(user_id),
-                ..AuditEvent::new(crate::domain::AuditKind::EmailChanged)
-            });
-            notice(
-                StatusCode::OK,
-                "E-mail address changed",
-                "Your account now uses the new address. Sign in with it from now on.",
-                "/account",
-                "Go to your account",
-            )
-        }
-        Ok(EmailChange::Taken) => notice(
-            StatusCode::CONFLICT,
-            "Address already in use",
-            "Another account uses this address now, so yours was not changed.",
+    match accounts::confirm_email_change(&state, &query.token).await {
+        Ok(_) => notice(
+            StatusCode::OK,
+            "E-mail address changed",
+            "Your account now uses the new address. Sign in with it from now on.",
             "/account",
             "Go to your account",
         ),
-        Ok(EmailChange::InvalidLink) => notice(
+        Err(e @ ConfirmEmailError::Taken) => notice(
+            StatusCode::CONFLICT,
+            "Address already in use",
+            &e.to_string(),
+            "/account",
+            "Go to your account",
+        ),
+        Err(ConfirmEmailError::LinkDead) => notice(
             StatusCode::NOT_FOUND,
             "This link no longer works",
             "Confirmation links work once, for 24 hours. Ask for the change again from your account.",
             "/account",
             "Go to your account",
         ),
-        Err(e) => unavailable(e),
+        Err(ConfirmEmailError::Store(e)) => unavailable(e),
     }
 }

@@ -5,16 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{Messages, Reauth, form_user, page, reauth_error, reauthenticate, with_retry_after};
-use crate::store::{AuditEvent, UserRecord};
+use super::{AccountForm, Messages, credential_refusal, page, with_retry_after};
+use crate::app::accounts::{self, DeleteAccountError};
+use crate::store::UserRecord;
 use crate::web::errors::unavailable;
-use crate::web::extract::client_ip;
+use crate::web::extract::{ClientIp, CsrfProtected, SignedInForm};
 use crate::web::pages::render::{AccountDeletedPage, render};
 use crate::web::session;
 use crate::web::state::AppState;
-
-/// What the person types to show they mean it (the page asks for exactly this).
-const CONFIRMATION: &str = "DELETE";
 
 /// No `Debug`: it holds a password. Fields default so that a missing CSRF token gets the
 /// "form expired" page.
@@ -40,47 +38,41 @@ async fn again(
     page(req, state, user, status, messages).await
 }
 
+impl CsrfProtected for DeleteForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<DeleteForm>,
+    ClientIp(ip): ClientIp,
+    form: AccountForm<DeleteForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    // Checked before the password, so that a slip of the keyboard counts no failed sign-in.
-    if form.confirmation.trim() != CONFIRMATION {
-        let error = format!("To delete your account, type {CONFIRMATION} in capital letters.");
-        return again(&req, &state, &user, StatusCode::BAD_REQUEST, error).await;
-    }
-    let outcome = match reauthenticate(
-        &req,
+    let SignedInForm { user, form, .. } = form;
+    let deleted = accounts::delete_account(
         &state,
         &user,
         &form.current_password,
-        crate::domain::AuditKind::AccountDeleteFailed,
+        &form.confirmation,
+        ip,
     )
-    .await
-    {
-        Ok(outcome) => outcome,
-        Err(e) => return unavailable(e),
-    };
-    if !matches!(outcome, Reauth::Confirmed) {
-        let (status, error) = reauth_error(&outcome);
-        let resp = again(&req, &state, &user, status, error).await;
-        return with_retry_after(resp, &outcome);
-    }
-    match state.db.delete_account(user.id).await {
-        // The audit trail outlives the account: its events keep the (never reused) user id.
-        Ok(true) => state.audit.record(AuditEvent {
-            user_id: Some(user.id),
-            ip: client_ip(&req, &state),
-            ..AuditEvent::new(crate::domain::AuditKind::AccountDeleted)
-        }),
-        // Deleted meanwhile, from another browser: the outcome the person asked for.
-        Ok(false) => {}
-        Err(e) => return unavailable(e),
+    .await;
+    match deleted {
+        Ok(()) => {}
+        Err(DeleteAccountError::Credentials(e)) => {
+            return match credential_refusal(e) {
+                Ok((status, error, wait)) => {
+                    with_retry_after(again(&req, &state, &user, status, error).await, wait)
+                }
+                Err(e) => unavailable(e),
+            };
+        }
+        Err(e @ DeleteAccountError::NotConfirmed) => {
+            return again(&req, &state, &user, StatusCode::BAD_REQUEST, e.to_string()).await;
+        }
+        Err(DeleteAccountError::Store(e)) => return unavailable(e),
     }
     // The session went with the account; this clears the browser's cookie.
     match session::end(&req, &state.db, state.config.issuer.is_https(), false).await {

@@ -4,10 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use serde::Deserialize;
 
-use super::{Messages, Reauth, form_user, page, reauth_error, reauthenticate, with_retry_after};
-use crate::domain::{ParseError, Password};
-use crate::store::{AuditEvent, UserRecord};
+use super::{AccountForm, Messages, credential_refusal, page, with_retry_after};
+use crate::app::accounts::{self, ChangePasswordError};
+use crate::store::UserRecord;
 use crate::web::errors::unavailable;
+use crate::web::extract::{ClientIp, CsrfProtected, SignedInForm};
 use crate::web::pages::render::see_other;
 use crate::web::session;
 use crate::web::state::AppState;
@@ -21,23 +22,6 @@ pub struct PasswordForm {
     current_password: String,
     new_password: String,
     confirm_password: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum NewPasswordError {
-    #[error("Choose another new password: {0}.")]
-    Policy(#[from] ParseError),
-    #[error("The new password and its confirmation are not the same.")]
-    Mismatch,
-}
-
-/// The new password, checked against the same rules as at sign-up.
-fn new_password(form: &PasswordForm) -> Result<Password, NewPasswordError> {
-    let password = Password::parse(&form.new_password)?;
-    if form.confirm_password != form.new_password {
-        return Err(NewPasswordError::Mismatch);
-    }
-    Ok(password)
 }
 
 async fn again(
@@ -54,52 +38,43 @@ async fn again(
     page(req, state, user, status, messages).await
 }
 
+impl CsrfProtected for PasswordForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<PasswordForm>,
+    ClientIp(ip): ClientIp,
+    form: AccountForm<PasswordForm>,
 ) -> HttpResponse {
-    let user = match form_user(&req, &state, &form.csrf_token).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
+    let SignedInForm { user, form, .. } = form;
+    let change = accounts::ChangePassword {
+        current: &form.current_password,
+        new: &form.new_password,
+        confirm: &form.confirm_password,
+        ip,
     };
-    // The new password is checked first: it costs no hashing and counts no failure.
-    let password = match new_password(&form) {
-        Ok(p) => p,
-        Err(e) => return again(&req, &state, &user, StatusCode::BAD_REQUEST, e.to_string()).await,
-    };
-    let outcome = match reauthenticate(
-        &req,
-        &state,
-        &user,
-        &form.current_password,
-        crate::domain::AuditKind::PasswordChangeFailed,
-    )
-    .await
-    {
-        Ok(outcome) => outcome,
-        Err(e) => return unavailable(e),
-    };
-    if !matches!(outcome, Reauth::Confirmed) {
-        let (status, error) = reauth_error(&outcome);
-        let resp = again(&req, &state, &user, status, error).await;
-        return with_retry_after(resp, &outcome);
-    }
-    let hash = match state.hasher.hash(&password).await {
-        Ok(h) => h,
-        Err(e) => return unavailable(e),
-    };
-    match state.db.change_password(user.id, &hash).await {
-        Ok(true) => {}
+    match accounts::change_password(&state, &user, change).await {
+        Ok(()) => {}
+        Err(ChangePasswordError::Credentials(e)) => {
+            return match credential_refusal(e) {
+                Ok((status, error, wait)) => {
+                    with_retry_after(again(&req, &state, &user, status, error).await, wait)
+                }
+                Err(e) => unavailable(e),
+            };
+        }
         // Deleted meanwhile, from another browser.
-        Ok(false) => return see_other(super::SIGN_IN),
-        Err(e) => return unavailable(e),
+        Err(ChangePasswordError::Gone) => return see_other(super::SIGN_IN),
+        Err(ChangePasswordError::Store(e)) => return unavailable(e),
+        Err(ChangePasswordError::Hash(e)) => return unavailable(e),
+        Err(e @ (ChangePasswordError::Policy(_) | ChangePasswordError::Mismatch)) => {
+            return again(&req, &state, &user, StatusCode::BAD_REQUEST, e.to_string()).await;
+        }
     }
-    state.audit.record(AuditEvent {
-        user_id: Some(user.id),
-        ip: crate::web::extract::client_ip(&req, &state),
-        ..AuditEvent::new(crate::domain::AuditKind::PasswordChanged)
-    });
     // Every session ended with the change; this browser continues under a new session id.
     match session::start(&req, &state.db, user.id, state.config.issuer.is_https()).await {
         Ok(cookie) => HttpResponse::SeeOther()

@@ -8,14 +8,15 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::chart::{Chart, DAYS, chart};
-use super::{builder, date, managed_client};
+use super::{date, managed_client};
 use crate::crypto;
 use crate::domain::{ClientId, RedirectUri, Scope, may_be_named};
 use crate::store::{AuditEvent, ClientRecord, NewClient, UserRecord};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
+use crate::web::extract::{Builder, CsrfForm, CsrfProtected};
+use crate::web::pages::render::render;
 use crate::web::pages::render::see_other;
-use crate::web::pages::render::{form_expired, render};
 use crate::web::state::AppState;
 
 /// One client in the list.
@@ -101,11 +102,11 @@ pub struct ClientPage {
     pub error: Option<String>,
 }
 
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let user = match builder(&req, &state).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Builder(user): Builder,
+) -> HttpResponse {
     let clients = if user.is_admin {
         state.db.list_clients().await
     } else {
@@ -143,10 +144,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     )
 }
 
-pub async fn new_form(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(resp) = builder(&req, &state).await {
-        return resp;
-    }
+pub async fn new_form(req: HttpRequest, state: web::Data<AppState>, _: Builder) -> HttpResponse {
     let form = ClientForm {
         chatgpt: Some("on".into()),
         scope: crate::domain::DEFAULT_SCOPE.into(),
@@ -271,16 +269,9 @@ async fn audience_refusal(
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: web::Form<ClientForm>,
+    Builder(user): Builder,
+    CsrfForm(form): CsrfForm<ClientForm>,
 ) -> HttpResponse {
-    let user = match builder(&req, &state).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    let form = form.into_inner();
-    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return form_expired();
-    }
     let checked = match check(&form) {
         Ok(c) => c,
         Err(message) => {
@@ -361,12 +352,9 @@ pub async fn create(
 pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Builder(user): Builder,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let user = match builder(&req, &state).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
     client_page(&req, &state, &user, &path, None, None, None).await
 }
 
@@ -445,20 +433,34 @@ async fn refused(
     client_page(req, state, user, client_id, None, None, Some(message)).await
 }
 
-/// A form posted about one client: a builder's session, the form's CSRF token, and a client
-/// they may manage, in that order (so a forged form learns nothing about the client).
+/// A form posted about one client: a builder's session, the form's CSRF token (both checked
+/// by the extractors, in that order), and a client they may manage (so a forged form learns
+/// nothing about the client).
 async fn form_on_client(
-    req: &HttpRequest,
     state: &AppState,
+    user: UserRecord,
     client_id: &str,
-    csrf_token: &str,
 ) -> Result<(UserRecord, ClientRecord), HttpResponse> {
-    let user = builder(req, state).await?;
-    if !csrf::verify(req, state.config.issuer.is_https(), csrf_token) {
-        return Err(form_expired());
-    }
     let client = managed_client(state, &user, client_id).await?;
     Ok((user, client))
+}
+
+impl CsrfProtected for ClientForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+impl CsrfProtected for RedirectsForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+impl CsrfProtected for PlainForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
 #[derive(Deserialize)]
@@ -472,10 +474,11 @@ pub struct RedirectsForm {
 pub async fn set_redirects(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Builder(user): Builder,
     path: web::Path<String>,
-    form: web::Form<RedirectsForm>,
+    CsrfForm(form): CsrfForm<RedirectsForm>,
 ) -> HttpResponse {
-    let (user, client) = match form_on_client(&req, &state, &path, &form.csrf_token).await {
+    let (user, client) = match form_on_client(&state, user, &path).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
@@ -513,10 +516,11 @@ pub struct PlainForm {
 pub async fn rotate_secret(
     req: HttpRequest,
     state: web::Data<AppState>,
+    Builder(user): Builder,
     path: web::Path<String>,
-    form: web::Form<PlainForm>,
+    _: CsrfForm<PlainForm>,
 ) -> HttpResponse {
-    let (user, client) = match form_on_client(&req, &state, &path, &form.csrf_token).await {
+    let (user, client) = match form_on_client(&state, user, &path).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };
@@ -559,12 +563,12 @@ pub async fn rotate_secret(
 }
 
 pub async fn delete(
-    req: HttpRequest,
     state: web::Data<AppState>,
+    Builder(user): Builder,
     path: web::Path<String>,
-    form: web::Form<PlainForm>,
+    _: CsrfForm<PlainForm>,
 ) -> HttpResponse {
-    let (user, client) = match form_on_client(&req, &state, &path, &form.csrf_token).await {
+    let (user, client) = match form_on_client(&state, user, &path).await {
         Ok(v) => v,
         Err(resp) => return resp,
     };

@@ -6,12 +6,13 @@ use askama::Template;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{builder, date};
-use crate::store::{AuditEvent, UserRecord};
+use super::date;
+use crate::store::AuditEvent;
 use crate::web::csrf;
 use crate::web::errors::unavailable;
+use crate::web::extract::{Admin, CsrfForm, CsrfProtected};
 use crate::web::pages::render::see_other;
-use crate::web::pages::render::{error_page, form_expired, render};
+use crate::web::pages::render::{error_page, render};
 use crate::web::state::AppState;
 
 pub struct UserRow {
@@ -30,24 +31,7 @@ pub struct UsersPage {
     pub users: Vec<UserRow>,
 }
 
-/// The signed-in administrator, or the response that turns the request away.
-async fn admin(req: &HttpRequest, state: &AppState) -> Result<UserRecord, HttpResponse> {
-    let user = builder(req, state).await?;
-    if user.is_admin {
-        Ok(user)
-    } else {
-        Err(error_page(
-            StatusCode::FORBIDDEN,
-            "For administrators",
-            "Only an administrator can manage who builds clients.".into(),
-        ))
-    }
-}
-
-pub async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(resp) = admin(&req, &state).await {
-        return resp;
-    }
+pub async fn list(req: HttpRequest, state: web::Data<AppState>, _: Admin) -> HttpResponse {
     let users = match state.db.list_users().await {
         Ok(u) => u,
         Err(e) => return unavailable(e),
@@ -81,18 +65,19 @@ pub struct RoleForm {
     action: String,
 }
 
-pub async fn set_role(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    form: web::Form<RoleForm>,
-) -> HttpResponse {
-    let me = match admin(&req, &state).await {
-        Ok(u) => u,
-        Err(resp) => return resp,
-    };
-    if !csrf::verify(&req, state.config.issuer.is_https(), &form.csrf_token) {
-        return form_expired();
+impl CsrfProtected for RoleForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
     }
+}
+
+/// `Admin` comes first: the guard already looked the user up, so it answers before the form
+/// is read (a builder's forged form gets the 403 page, as before the extractors).
+pub async fn set_role(
+    state: web::Data<AppState>,
+    Admin(me): Admin,
+    CsrfForm(form): CsrfForm<RoleForm>,
+) -> HttpResponse {
     let builder = match form.action.as_str() {
         "grant" => true,
         "withdraw" => false,
