@@ -161,20 +161,9 @@ async fn the_portal_scope_refuses_end_users_and_the_users_pages_builders(app: Te
     assert_eq!(status, StatusCode::OK);
 }
 
-crate::both_backends! {
-    async fn a_stale_token_before_sign_in_shows_the_form_again(app: TestApp) {
-        stale_token_before_sign_in(app).await
-    }
-
-    async fn a_stale_token_on_a_signed_in_form_gets_the_form_expired_page(app: TestApp) {
-        stale_token_signed_in(app).await
-    }
-
-    async fn pages_that_need_a_session_send_to_sign_in(app: TestApp) {
-        signed_in_pages_send_to_sign_in(app).await
-    }
-
-    async fn the_portal_is_for_builders_and_its_users_page_for_administrators(app: TestApp) {
-        the_portal_scope_refuses_end_users_and_the_users_pages_builders(app).await
-    }
-}
+crate::both_backends!(
+    stale_token_before_sign_in,
+    stale_token_signed_in,
+    signed_in_pages_send_to_sign_in,
+    the_portal_scope_refuses_end_users_and_the_users_pages_builders,
+);
