@@ -4,7 +4,9 @@ use oxide_auth::primitives::grant::{Extensions, Grant, Value};
 use oxide_auth_async::primitives::Authorizer;
 use uuid::Uuid;
 
+use super::error::OAuthError;
 use super::flow::FlowContext;
+use super::token::GrantType;
 use crate::audit::Audit;
 use crate::crypto;
 use crate::store::{AuditEvent, CodeRecord, Db};
@@ -39,7 +41,7 @@ impl DbAuthorizer {
     /// Logs and marks the flow, so the token endpoint answers 503, not a server error.
     fn storage_failed(&self, what: &str, e: impl std::fmt::Display) {
         tracing::error!(error = %e, "{what} failed");
-        self.ctx.lock().storage_failed = true;
+        self.ctx.lock().fail(OAuthError::storage_unreachable());
     }
 }
 
@@ -124,7 +126,7 @@ impl Authorizer for DbAuthorizer {
         // RFC 9700 §2.1.1: a verifier for a code issued without a challenge means the challenge
         // was stripped from the authorization request on its way: refuse (the code is spent).
         if record.pkce.is_none() && self.ctx.lock().code_verifier_sent {
-            self.ctx.lock().grant_rejected = true;
+            self.ctx.lock().fail(GrantType::AuthorizationCode.refused());
             return Ok(None);
         }
         {

@@ -137,8 +137,14 @@ impl OAuthError {
     /// Storage failed: logged here, with the cause, and answered without it.
     pub fn unavailable(cause: impl fmt::Display) -> Self {
         tracing::error!(error = %cause, "storage failed");
+        Self::storage_unreachable()
+    }
+
+    /// Storage failed, already logged by the caller: `temporarily_unavailable` (RFC 6749
+    /// §4.1.2.1, §5.2), try again.
+    pub fn storage_unreachable() -> Self {
         ErrorCode::TemporarilyUnavailable
-            .with("The server could not reach its database; try again.")
+            .with("the server cannot reach its database; retry shortly")
     }
 
     /// Something failed that the client cannot fix: logged here, with the cause.

@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::error::OAuthError;
 use crate::store::ClientRecord;
 
 /// What one flow learns along the way and the edge needs afterwards.
@@ -9,18 +10,16 @@ use crate::store::ClientRecord;
 pub struct FlowState {
     /// The client, once loaded (so later steps need no second query).
     pub client: Option<ClientRecord>,
-    /// Set when storage refused the grant itself (a refresh token reused or revoked in a race):
-    /// the edge answers `invalid_grant`, not a server error.
-    pub grant_rejected: bool,
-    /// Set when storage failed.
-    pub storage_failed: bool,
+    /// Why the flow failed, told by the primitive that knew (see [`FlowState::fail`]): a grant
+    /// refused (`invalid_grant`, not a server error), a resource not the grant's
+    /// (`invalid_target`), storage unreachable (`temporarily_unavailable`). The edge answers it
+    /// as it is; oxide-auth's own error then carries nothing more.
+    failure: Option<OAuthError>,
     /// The resources (RFC 8707) of the grant: from the authorization request, then from the
     /// code or refresh family. They become the access token's `aud`.
     pub resource: Vec<String>,
     /// The `resource`s a token request named: some of the grant's, to narrow the token to.
     pub requested_resource: Vec<String>,
-    /// Set when a requested resource is not the grant's: the edge answers `invalid_target`.
-    pub target_rejected: bool,
     /// OpenID Connect: the authorization request's `nonce`, then the code's.
     pub nonce: Option<String>,
     /// When the user last signed in with a password: from the session, then the code or the
@@ -43,6 +42,21 @@ pub struct FlowState {
     /// A client the edge authenticated already (a private_key_jwt assertion, or a metadata
     /// document client that is public): the registrar accepts it without a passphrase.
     pub authenticated_client: Option<String>,
+}
+
+impl FlowState {
+    /// Records why the flow fails. The first failure wins: the primitive that records one ends
+    /// the flow at once, so a later one can only be a consequence of it.
+    pub fn fail(&mut self, error: OAuthError) {
+        if self.failure.is_none() {
+            self.failure = Some(error);
+        }
+    }
+
+    /// Why the flow failed, if a primitive said.
+    pub fn failure(&self) -> Option<&OAuthError> {
+        self.failure.as_ref()
+    }
 }
 
 /// Shared between the primitives of one flow.

@@ -6,7 +6,9 @@ use oxide_auth_async::primitives::Issuer;
 use uuid::Uuid;
 
 use super::Core;
+use super::error::OAuthError;
 use super::flow::FlowContext;
+use super::token::GrantType;
 use crate::audit::Audit;
 use crate::config::Issuer as IssuerUrl;
 use crate::crypto;
@@ -142,13 +144,13 @@ impl JwtIssuer {
         {
             return Ok(ctx.requested_resource.clone());
         }
-        ctx.target_rejected = true;
+        ctx.fail(super::token::target_refused());
         Err(())
     }
 
     fn storage_failed(&self, what: &str, e: impl std::fmt::Display) {
         tracing::error!(error = %e, "{what} failed");
-        self.ctx.lock().storage_failed = true;
+        self.ctx.lock().fail(OAuthError::storage_unreachable());
     }
 }
 
@@ -231,11 +233,11 @@ impl Issuer for JwtIssuer {
                     &grant,
                     Some("family revoked".into()),
                 );
-                self.ctx.lock().grant_rejected = true;
+                self.ctx.lock().fail(GrantType::RefreshToken.refused());
                 return Err(());
             }
             Rotation::Invalid => {
-                self.ctx.lock().grant_rejected = true;
+                self.ctx.lock().fail(GrantType::RefreshToken.refused());
                 return Err(());
             }
         }

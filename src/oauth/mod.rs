@@ -1,8 +1,10 @@
 //! The protocol core: oxide-auth's flows over our storage, with adapters that make its
 //! behaviour match RFC 6749 where its defaults differ.
 
+pub mod authorize;
 mod authorizer;
 pub mod client_assertion;
+pub mod client_auth;
 mod endpoint;
 pub mod error;
 mod flow;
@@ -11,6 +13,7 @@ pub mod oidc;
 mod registrar;
 pub mod request;
 mod solicitor;
+pub mod token;
 
 pub use endpoint::OAuthEndpoint;
 pub use error::{ErrorCode, OAuthError};

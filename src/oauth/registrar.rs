@@ -7,7 +7,9 @@ use oxide_auth::primitives::registrar::{
 use oxide_auth::primitives::scope::Scope as OxideScope;
 use oxide_auth_async::primitives::Registrar;
 
+use super::error::OAuthError;
 use super::flow::FlowContext;
+use super::token::GrantType;
 use crate::crypto;
 use crate::domain::Scope;
 use crate::store::{AuthMethod, ClientRecord, Db};
@@ -37,7 +39,7 @@ impl DbRegistrar {
         }
         let client = self.db.client(client_id).await.map_err(|e| {
             tracing::error!(error = %e, "client lookup failed");
-            self.ctx.lock().storage_failed = true;
+            self.ctx.lock().fail(OAuthError::storage_unreachable());
             RegistrarError::PrimitiveError
         })?;
         let client = client.ok_or(RegistrarError::Unspecified)?;
@@ -105,7 +107,8 @@ impl Registrar for DbRegistrar {
         let pre_authenticated = {
             let mut flow = self.ctx.lock();
             if flow.named_client.as_deref().is_some_and(|n| n != client_id) {
-                flow.grant_rejected = true;
+                // Only refreshes name a client this way.
+                flow.fail(GrantType::RefreshToken.refused());
                 return Err(RegistrarError::Unspecified);
             }
             flow.authenticated_client.as_deref() == Some(client_id)
@@ -115,7 +118,7 @@ impl Registrar for DbRegistrar {
             Ok(None) => return Err(RegistrarError::Unspecified),
             Err(e) => {
                 tracing::error!(error = %e, "client lookup failed");
-                self.ctx.lock().storage_failed = true;
+                self.ctx.lock().fail(OAuthError::storage_unreachable());
                 return Err(RegistrarError::PrimitiveError);
             }
         };

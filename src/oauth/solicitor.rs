@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use oxide_auth::endpoint::{OwnerConsent, Solicitation};
 use oxide_auth_async::endpoint::OwnerSolicitor;
 
+use super::error::ErrorCode;
 use super::request::{ProtocolRequest, ProtocolResponse};
 use crate::audit::Audit;
 use crate::domain::Scope;
@@ -35,11 +36,11 @@ pub struct SignInPlan {
 impl SignInPlan {
     /// An OpenID Connect error (`login_required`, `consent_required`) sent to the client's
     /// verified redirect URI; the edge adds `iss`.
-    fn error_to_client(&self, redirect_uri: &url::Url, error: &str) -> ProtocolResponse {
+    fn error_to_client(&self, redirect_uri: &url::Url, error: ErrorCode) -> ProtocolResponse {
         let mut url = redirect_uri.clone();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("error", error);
+            q.append_pair("error", error.as_str());
             if let Some(state) = &self.client_state {
                 q.append_pair("state", state);
             }
@@ -93,7 +94,7 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
             Solicitor::Authorize {
                 user: None, plan, ..
             } => OwnerConsent::InProgress(if plan.no_prompt {
-                plan.error_to_client(&pre_grant.redirect_uri.to_url(), "login_required")
+                plan.error_to_client(&pre_grant.redirect_uri.to_url(), ErrorCode::LoginRequired)
             } else {
                 plan.to_login()
             }),
@@ -102,24 +103,27 @@ impl OwnerSolicitor<ProtocolRequest> for Solicitor {
                 db,
                 query,
                 plan,
-            } => match db.consent(user.id, &pre_grant.client_id).await {
-                Ok(Some(given))
-                    if !plan.force_consent
-                        && Scope::parse(&given).is_ok_and(|g| g.contains_all(&requested)) =>
-                {
-                    OwnerConsent::Authorized(user.id.to_string())
+            } => {
+                match db.consent(user.id, &pre_grant.client_id).await {
+                    Ok(Some(given))
+                        if !plan.force_consent
+                            && Scope::parse(&given).is_ok_and(|g| g.contains_all(&requested)) =>
+                    {
+                        OwnerConsent::Authorized(user.id.to_string())
+                    }
+                    Ok(_) if plan.no_prompt => OwnerConsent::InProgress(plan.error_to_client(
+                        &pre_grant.redirect_uri.to_url(),
+                        ErrorCode::ConsentRequired,
+                    )),
+                    Ok(_) => OwnerConsent::InProgress(ProtocolResponse::see_other(format!(
+                        "/consent?{query}"
+                    ))),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading consent failed");
+                        OwnerConsent::Error(super::request::PlumbingError::Storage)
+                    }
                 }
-                Ok(_) if plan.no_prompt => OwnerConsent::InProgress(
-                    plan.error_to_client(&pre_grant.redirect_uri.to_url(), "consent_required"),
-                ),
-                Ok(_) => OwnerConsent::InProgress(ProtocolResponse::see_other(format!(
-                    "/consent?{query}"
-                ))),
-                Err(e) => {
-                    tracing::error!(error = %e, "reading consent failed");
-                    OwnerConsent::Error(super::request::PlumbingError::Storage)
-                }
-            },
+            }
             Solicitor::ShowConsent { view } => {
                 *view.lock().unwrap_or_else(|e| e.into_inner()) = Some(ConsentView {
                     scope: requested.to_string(),

@@ -6,15 +6,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use oxide_auth_async::endpoint::authorization::AuthorizationFlow;
 
 use crate::client_metadata::ResolveError;
-use crate::domain::{ClientRef, ResourceIndicator, Scope};
+use crate::domain::{ClientRef, ResourceIndicator};
+use crate::oauth::authorize::{drop_offline_access, needs_verified_email};
 use crate::oauth::oidc::query_after_login;
 use crate::oauth::{
-    FlowContext, OAuthEndpoint, OidcRequest, Params, ProtocolRequest, ProtocolResponse, SignInPlan,
-    Solicitor,
+    ErrorCode, FlowContext, OAuthEndpoint, OAuthError, OidcRequest, Params, ProtocolRequest,
+    ProtocolResponse, SignInPlan, Solicitor,
 };
 use crate::store::{AuditEvent, ClientRecord};
 use crate::tokens::hint_subject;
-use crate::web::errors::unavailable;
+use crate::web::errors::{error_redirect, unavailable};
 use crate::web::respond::{ErrorPage, error_page, render};
 use crate::web::session;
 use crate::web::state::AppState;
@@ -58,10 +59,11 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpRespo
         ) {
             Some(sub) => Some(sub),
             None => {
-                return error_redirect(
+                return redirect_error(
                     &request.redirect_uri,
-                    "invalid_request",
-                    "id_token_hint is not an ID token this server issued to this client",
+                    &OAuthError::invalid_request(
+                        "id_token_hint is not an ID token this server issued to this client",
+                    ),
                     request.params.get("state"),
                     state,
                 );
@@ -87,10 +89,11 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpRespo
         && needs_verified_email(&request.client, &s.user)
     {
         if oidc.no_prompt {
-            return error_redirect(
+            // OpenID Connect Core §3.1.2.6: no page may be shown.
+            return redirect_error(
                 &request.redirect_uri,
-                "interaction_required",
-                "the user must confirm their e-mail address first",
+                &ErrorCode::InteractionRequired
+                    .with("the user must confirm their e-mail address first"),
                 request.params.get("state"),
                 state,
             );
@@ -112,11 +115,6 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpRespo
         plan,
     };
     run(state, request, solicitor, who).await
-}
-
-/// Whether the client admits only proven e-mail addresses and this user has not proven theirs.
-pub fn needs_verified_email(client: &ClientRecord, user: &crate::store::UserRecord) -> bool {
-    client.require_verified_email && user.email_verified_at.is_none()
 }
 
 /// The "confirm your e-mail" page, which continues this authorization afterwards.
@@ -234,47 +232,41 @@ async fn checked_params(raw: &[u8], state: &AppState) -> Result<AuthRequest, Htt
     };
     // Only the code flow (RFC 6749 §4.1.1: response_type is REQUIRED; §4.1.2.1).
     let refusal = match params.get("response_type") {
-        None | Some("") => Some(("invalid_request", "response_type is missing (use code)")),
-        Some("code") => None,
-        Some(_) => Some((
-            "unsupported_response_type",
-            "only response_type=code is supported",
+        None | Some("") => Some(OAuthError::invalid_request(
+            "response_type is missing (use code)",
         )),
+        Some("code") => None,
+        Some(_) => {
+            Some(ErrorCode::UnsupportedResponseType.with("only response_type=code is supported"))
+        }
     };
     // Request objects are not supported: refusing them beats ignoring what they say (OIDC Core
     // §6.1, §6.2: request_not_supported, request_uri_not_supported).
     let refusal = refusal
         .or_else(|| {
             params.get("request").map(|_| {
-                (
-                    "request_not_supported",
-                    "request objects (request=) are not supported",
-                )
+                ErrorCode::RequestNotSupported.with("request objects (request=) are not supported")
             })
         })
         .or_else(|| {
             params.get("request_uri").map(|_| {
-                (
-                    "request_uri_not_supported",
-                    "request objects by reference (request_uri=) are not supported",
-                )
+                ErrorCode::RequestUriNotSupported
+                    .with("request objects by reference (request_uri=) are not supported")
             })
         });
-    if let Some((error, description)) = refusal {
-        return Err(error_redirect(
+    if let Some(error) = refusal {
+        return Err(redirect_error(
             &redirect_uri,
-            error,
-            description,
+            &error,
             params.get("state"),
             state,
         ));
     }
     // A public client has no secret: PKCE is what binds the code to it (RFC 9700 §2.1.1).
     if client.requires_pkce() && params.non_empty("code_challenge").is_none() {
-        return Err(error_redirect(
+        return Err(redirect_error(
             &redirect_uri,
-            "invalid_request",
-            "this client must send a PKCE code_challenge (S256)",
+            &OAuthError::invalid_request("this client must send a PKCE code_challenge (S256)"),
             params.get("state"),
             state,
         ));
@@ -286,20 +278,18 @@ async fn checked_params(raw: &[u8], state: &AppState) -> Result<AuthRequest, Htt
             client.resources.iter().any(|c| c == r.as_ref()) || state.config.resources.contains(&r)
         });
         if !allowed {
-            return Err(error_redirect(
+            return Err(redirect_error(
                 &redirect_uri,
-                "invalid_target",
-                "the resource is not one this client may ask for",
+                &OAuthError::invalid_target("the resource is not one this client may ask for"),
                 params.get("state"),
                 state,
             ));
         }
     }
     let oidc = OidcRequest::parse(&params).map_err(|e| {
-        error_redirect(
+        redirect_error(
             &redirect_uri,
-            "invalid_request",
-            e.0,
+            &OAuthError::invalid_request(e.0),
             params.get("state"),
             state,
         )
@@ -406,33 +396,18 @@ pub fn respond(resp: ProtocolResponse, state: &AppState) -> HttpResponse {
 }
 
 /// An error sent back to a verified redirect URI (RFC 6749 §4.1.2.1), with `state` and `iss`.
-fn error_redirect(
+fn redirect_error(
     redirect_uri: &str,
-    error: &str,
-    description: &str,
+    error: &OAuthError,
     client_state: Option<&str>,
     state: &AppState,
 ) -> HttpResponse {
-    let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid sign-in request",
-            description.to_string(),
-        );
-    };
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("error", error)
-            .append_pair("error_description", description);
-        if let Some(s) = client_state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", state.config.issuer.as_str());
-    }
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, url.to_string()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+    error_redirect(
+        redirect_uri,
+        error,
+        client_state,
+        state.config.issuer.as_str(),
+    )
 }
 
 /// A client ID metadata document that cannot be used, with what to fix.
@@ -445,22 +420,4 @@ fn metadata_refused(client_id: &str, problem: &str) -> HttpResponse {
              If you develop this client, fix its metadata document and try again."
         ),
     )
-}
-
-/// `offline_access` (OpenID Connect Core §11) asks for a refresh token, which every grant here
-/// has: accepted, and taken out before the scope is checked against the client's. A request
-/// for only it means the client's default scopes.
-pub(crate) fn drop_offline_access(params: &mut crate::oauth::Params) {
-    let Some(scope) = params.get("scope").and_then(|raw| Scope::parse(raw).ok()) else {
-        return;
-    };
-    if !scope.has_offline_access() {
-        return;
-    }
-    let rest = scope.without_offline_access();
-    if rest.is_empty() {
-        params.remove("scope");
-    } else {
-        params.insert("scope", &rest.to_string());
-    }
 }

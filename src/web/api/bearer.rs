@@ -1,5 +1,5 @@
-//! Bearer tokens in the `Authorization` header (RFC 6750 §2.1) and the challenges that refuse
-//! them (§3).
+//! Bearer tokens in the `Authorization` header (RFC 6750 §2.1). Refusing them (§3) is
+//! `web::errors::ApiError::Bearer`'s.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse};
@@ -12,7 +12,8 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// A refusal with its `WWW-Authenticate` challenge.
+/// A refusal with its `WWW-Authenticate` challenge, as registration's management endpoint
+/// (RFC 7592 §3) answers it; the endpoints of this area answer with `web::errors::ApiError`.
 pub fn refuse(status: StatusCode, challenge: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::WWW_AUTHENTICATE, challenge.to_string()))

@@ -1,18 +1,62 @@
 //! The shapes of the JSON and form endpoints' requests and answers, for the OpenAPI document
-//! (`GET /openapi.json`, see `openapi.rs`). The handlers build their bodies with `json!`; these
-//! types only describe them, so they are never constructed.
+//! (`GET /openapi.json`, see `openapi.rs`). Where a handler builds its body from a real type
+//! (`TokenResponse`), that type is the one described; the rest only describe bodies built with
+//! `json!`, so they are never constructed.
 #![allow(dead_code)]
 
+use std::borrow::Cow;
+
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-use crate::web::api::client_auth::TokenError;
+use crate::oauth::ErrorCode;
+pub use crate::oauth::token::TokenResponse;
 
-/// An RFC 6749 §5.2 error, as the token, revocation and introspection endpoints answer it.
+/// An RFC 6749 §5.2 error, as the token, revocation and introspection endpoints answer it
+/// (`web::errors::ApiError`).
 #[derive(Serialize, ToSchema)]
 pub struct OAuthError {
     pub error: TokenError,
     pub error_description: String,
+}
+
+/// The codes the token, revocation and introspection endpoints answer with: these of the one
+/// vocabulary, `oauth::ErrorCode`.
+const TOKEN_ENDPOINT_CODES: [ErrorCode; 8] = [
+    ErrorCode::InvalidRequest,
+    ErrorCode::InvalidClient,
+    ErrorCode::InvalidGrant,
+    ErrorCode::UnsupportedGrantType,
+    ErrorCode::InvalidScope,
+    ErrorCode::InvalidTarget,
+    ErrorCode::TemporarilyUnavailable,
+    ErrorCode::ServerError,
+];
+
+/// An `ErrorCode` the token, revocation and introspection endpoints use; in the document as
+/// the schema `TokenError`.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct TokenError(pub ErrorCode);
+
+impl PartialSchema for TokenError {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(TOKEN_ENDPOINT_CODES.map(ErrorCode::as_str)))
+            .description(Some(
+                "RFC 6749 §5.2 error codes (and RFC 8707 §2 `invalid_target`).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for TokenError {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("TokenError")
+    }
 }
 
 /// `POST /oauth/token` (RFC 6749 §4.1.3, §6; RFC 7636; RFC 8707). The client authenticates
@@ -60,24 +104,6 @@ pub struct TokenRequest {
 pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
-}
-
-/// RFC 6749 §5.1 (and OpenID Connect Core §3.1.3.3 with the `openid` scope).
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// A JWT (RFC 9068).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: String,
-    /// Seconds.
-    pub expires_in: i64,
-    #[schema(required = false, nullable = false)]
-    pub refresh_token: Option<String>,
-    #[schema(required = false, nullable = false)]
-    pub scope: Option<String>,
-    /// With the `openid` scope.
-    #[schema(required = false, nullable = false)]
-    pub id_token: Option<String>,
 }
 
 /// `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect` (RFC 7662): the token, and the

@@ -46,9 +46,8 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
             crate::crypto::digest(given).as_bytes(),
             crate::crypto::digest(expected).as_bytes(),
         ) {
-            return crate::web::api::bearer::refuse(
-                actix_web::http::StatusCode::UNAUTHORIZED,
-                "Bearer",
+            return actix_web::ResponseError::error_response(
+                &crate::web::errors::ApiError::no_bearer(),
             );
         }
     }

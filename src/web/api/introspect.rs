@@ -3,10 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
-use crate::web::api::client_auth::{TokenError, no_store};
 use crate::web::api::docs::{IntrospectionResponse, OAuthError, TokenQuery};
 use crate::web::api::presented_token::{Presented, token_request};
-use crate::web::api::revoke::unavailable;
+use crate::web::errors::{ApiError, no_store, unavailable_json};
 use crate::web::state::AppState;
 
 #[utoipa::path(
@@ -30,15 +29,14 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let (client, presented) = match token_request(&req, payload, &state).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+) -> Result<HttpResponse, ApiError> {
+    let (client, presented) = token_request(&req, payload, &state).await?;
     // Introspection tells about tokens: confidential clients only (RFC 7662 §2.1), those with
     // a secret or keys.
     if client.auth_method() == crate::store::AuthMethod::None {
-        return TokenError::InvalidClient.respond("public clients cannot introspect");
+        return Err(
+            crate::oauth::OAuthError::invalid_client("public clients cannot introspect").into(),
+        );
     }
     let now = crate::store::now();
     // A token whose user was disabled or deleted, or whose client was deleted, is not active.
@@ -58,7 +56,7 @@ pub async fn post(
             .await
         {
             Ok(active) => active,
-            Err(e) => return unavailable(e),
+            Err(e) => return Err(unavailable_json(e)),
         },
         None => false,
     };
@@ -81,7 +79,7 @@ pub async fn post(
                 "email": claims.email,
                 "email_verified": claims.email_verified,
             }),
-            Err(e) => return unavailable(e),
+            Err(e) => return Err(unavailable_json(e)),
         },
         // A refresh token is its own client's business only.
         Presented::Refresh(found)
@@ -113,5 +111,5 @@ pub async fn post(
     }
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
-    resp.json(body)
+    Ok(resp.json(body))
 }

@@ -1,35 +1,31 @@
 //! Telling which of our tokens a client presented (revocation and introspection).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, web};
 
 use crate::crypto;
+use crate::oauth::OAuthError;
 use crate::store::{ClientRecord, RefreshLookup, StoreError};
 use crate::tokens::{AccessClaims, verify_access_token};
-use crate::web::api::client_auth::{TokenError, authenticate, client_credentials, read_form};
+use crate::web::api::client_auth::{authenticate, client_credentials, read_form};
+use crate::web::errors::{ApiError, unavailable_json};
 use crate::web::state::AppState;
 
 /// The shared front of revocation and introspection: read the form, authenticate the client,
-/// and look up its `token`. An error is the response to send.
+/// and look up its `token`.
 pub async fn token_request(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<(ClientRecord, Presented), HttpResponse> {
-    let respond = |(err, description): (TokenError, String)| err.respond(&description);
-    let mut params = read_form(req, payload).await.map_err(respond)?;
-    let credentials = client_credentials(req, &mut params).map_err(respond)?;
+) -> Result<(ClientRecord, Presented), ApiError> {
+    let mut params = read_form(req, payload).await?;
+    let credentials = client_credentials(req, &mut params)?;
     tracing::Span::current().record("client_id", credentials.client_id.as_str());
-    let client = authenticate(state, &credentials, req.path())
-        .await
-        .map_err(respond)?;
+    let client = authenticate(state, req, &credentials).await?;
+    // RFC 7009 §2.1, RFC 7662 §2.1: `token` is REQUIRED.
     let Some(token) = params.non_empty("token") else {
-        return Err(TokenError::InvalidRequest.respond("token is missing"));
+        return Err(OAuthError::invalid_request("token is missing").into());
     };
-    let presented = identify(state, token).await.map_err(|e| {
-        tracing::error!(error = %e, "storage failed");
-        TokenError::TemporarilyUnavailable
-            .respond("the server cannot reach its database; retry shortly")
-    })?;
+    let presented = identify(state, token).await.map_err(unavailable_json)?;
     Ok((client, presented))
 }
 

@@ -3,9 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::store::AuditEvent;
-use crate::web::api::client_auth::{TokenError, no_store};
 use crate::web::api::docs::{OAuthError, TokenQuery};
 use crate::web::api::presented_token::{Presented, token_request};
+use crate::web::errors::{ApiError, no_store, unavailable_json};
 use crate::web::state::AppState;
 
 #[utoipa::path(
@@ -29,11 +29,8 @@ pub async fn post(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let (client, presented) = match token_request(&req, payload, &state).await {
-        Ok(v) => v,
-        Err(resp) => return resp,
-    };
+) -> Result<HttpResponse, ApiError> {
+    let (client, presented) = token_request(&req, payload, &state).await?;
     // Only the client a token was issued to may revoke it; for anything else the answer is the
     // same 200 as for an unknown token, so nobody learns about other clients' tokens.
     let outcome = match presented {
@@ -70,15 +67,9 @@ pub async fn post(
             });
         }
         Ok(None) => {}
-        Err(e) => return unavailable(e),
+        Err(e) => return Err(unavailable_json(e)),
     }
     let mut resp = HttpResponse::Ok();
     no_store(&mut resp);
-    resp.finish()
-}
-
-pub fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %e, "storage failed");
-    TokenError::TemporarilyUnavailable
-        .respond("the server cannot reach its database; retry shortly")
+    Ok(resp.finish())
 }

@@ -5,9 +5,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::tokens::verify_access_token;
-use crate::web::api::bearer::{bearer_token, refuse};
+use crate::web::api::bearer::bearer_token;
 use crate::web::api::docs::UserInfo;
+use crate::web::errors::ApiError;
 use crate::web::state::AppState;
 
 #[utoipa::path(
@@ -25,36 +27,36 @@ use crate::web::state::AppState;
         (status = 503, description = "The database cannot be reached"),
     )
 )]
-pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    use actix_web::http::StatusCode;
+pub async fn userinfo(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    // RFC 6750 §3.1: a missing token gets a challenge without an error code.
     let Some(token) = bearer_token(&req) else {
-        return refuse(StatusCode::UNAUTHORIZED, "Bearer");
+        return Err(ApiError::no_bearer());
     };
-    let invalid = "Bearer error=\"invalid_token\"";
+    let invalid = || ApiError::bearer(ErrorCode::InvalidToken.with(""));
+    // The resource cannot tell: a bare 503, nothing to challenge.
+    let unavailable = |e: crate::store::StoreError| ApiError::bearer(OAuthError::unavailable(e));
     let keys = state
         .keys
         .for_token(token, &state.db, state.config.access_token_ttl)
         .await;
     let Ok(claims) = verify_access_token(&keys, state.config.issuer.as_str(), token) else {
-        return refuse(StatusCode::UNAUTHORIZED, invalid);
+        return Err(invalid());
     };
     match state.db.is_access_token_revoked(&claims.jti).await {
         Ok(false) => {}
-        Ok(true) => return refuse(StatusCode::UNAUTHORIZED, invalid),
-        Err(e) => {
-            tracing::error!(error = %e, "storage failed");
-            return HttpResponse::ServiceUnavailable().finish();
-        }
+        Ok(true) => return Err(invalid()),
+        Err(e) => return Err(unavailable(e)),
     }
     let scopes: Vec<&str> = claims.scope.split(' ').collect();
+    // OpenID Connect Core §5.3: the UserInfo endpoint is for `openid` tokens.
     if !scopes.contains(&"openid") {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "Bearer error=\"insufficient_scope\", scope=\"openid\"",
-        );
+        return Err(ApiError::insufficient_scope("openid"));
     }
     let Ok(user_id) = uuid::Uuid::parse_str(&claims.sub) else {
-        return refuse(StatusCode::UNAUTHORIZED, invalid);
+        return Err(invalid());
     };
     // A disabled or deleted user's, or a deleted client's, tokens are no longer honoured.
     let user = match state
@@ -64,17 +66,11 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     {
         Ok(true) => match state.db.user_by_id(user_id).await {
             Ok(Some(u)) if u.disabled_at.is_none() => u,
-            Ok(_) => return refuse(StatusCode::UNAUTHORIZED, invalid),
-            Err(e) => {
-                tracing::error!(error = %e, "storage failed");
-                return HttpResponse::ServiceUnavailable().finish();
-            }
+            Ok(_) => return Err(invalid()),
+            Err(e) => return Err(unavailable(e)),
         },
-        Ok(false) => return refuse(StatusCode::UNAUTHORIZED, invalid),
-        Err(e) => {
-            tracing::error!(error = %e, "storage failed");
-            return HttpResponse::ServiceUnavailable().finish();
-        }
+        Ok(false) => return Err(invalid()),
+        Err(e) => return Err(unavailable(e)),
     };
     let mut body = Map::new();
     body.insert("sub".into(), json!(claims.sub));
@@ -90,7 +86,7 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
     {
         body.insert("name".into(), json!(name));
     }
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(Value::Object(body))
+        .json(Value::Object(body)))
 }

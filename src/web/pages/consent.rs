@@ -166,7 +166,7 @@ pub async fn post(
         Ok(None) => return to_login(&request.params.to_query()),
         Err(e) => return unavailable(e),
     };
-    if crate::web::api::authorize::needs_verified_email(&request.client, &signed_in.user) {
+    if crate::oauth::authorize::needs_verified_email(&request.client, &signed_in.user) {
         return crate::web::api::authorize::to_verification(&request.params);
     }
     let allow = match form.decision.as_str() {
