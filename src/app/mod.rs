@@ -1,6 +1,7 @@
 //! The use cases: what a person, a builder, an operator or a client can do, each one function
 //! that every adapter (web, CLI, registration) calls. Nothing here knows HTTP.
 
+pub mod clients;
 pub mod credentials;
 pub mod hasher;
 pub mod mail_links;
