@@ -30,5 +30,6 @@ mod step_up;
 mod takeover;
 mod throttling;
 mod token;
+mod use_cases;
 mod userinfo;
 mod verifier;
