@@ -2,8 +2,9 @@
 //! recording one never adds a round trip to the request that caused it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::metrics::Metrics;
 
@@ -19,22 +20,46 @@ const BATCH: usize = 256;
 pub struct Audit {
     tx: mpsc::Sender<(i64, AuditEvent)>,
     metrics: Arc<Metrics>,
+    /// Events queued and not yet written, and a wake-up when that count falls.
+    pending: Arc<(AtomicUsize, Notify)>,
 }
 
 impl Audit {
     /// Starts the writer on the current runtime.
     pub fn start(db: Db, metrics: Arc<Metrics>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(i64, AuditEvent)>(BACKLOG);
+        let pending = Arc::new((AtomicUsize::new(0), Notify::new()));
+        let written = pending.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
                 if let Err(e) = db.insert_audit(&batch).await {
                     tracing::warn!(error = %e, events = batch.len(), "writing audit events failed");
                 }
+                written.0.fetch_sub(batch.len(), Ordering::AcqRel);
+                written.1.notify_waiters();
                 batch.clear();
             }
         });
-        Audit { tx, metrics }
+        Audit {
+            tx,
+            metrics,
+            pending,
+        }
+    }
+
+    /// Waits until every event recorded so far is written (or failed to be): for a short-lived
+    /// process such as a CLI command, which would otherwise exit before the writer ran.
+    pub async fn flush(&self) {
+        loop {
+            let notified = self.pending.1.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.pending.0.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn record(&self, mut event: AuditEvent) {
@@ -54,7 +79,9 @@ impl Audit {
             client_id = ?event.client_id,
             "security event"
         );
+        self.pending.0.fetch_add(1, Ordering::AcqRel);
         if self.tx.try_send((crate::store::now(), event)).is_err() {
+            self.pending.0.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!("audit backlog full: an event was dropped");
         }
     }

@@ -2,6 +2,7 @@
 //! that every adapter (web, CLI, registration) calls. Nothing here knows HTTP.
 
 pub mod accounts;
+pub mod clients;
 pub mod hasher;
 pub mod mail_links;
 pub mod sessions;

@@ -11,6 +11,7 @@ mod flow;
 mod issuer;
 pub mod oidc;
 mod registrar;
+pub mod registration;
 pub mod request;
 mod solicitor;
 pub mod token;

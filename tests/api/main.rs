@@ -31,5 +31,6 @@ mod step_up;
 mod takeover;
 mod throttling;
 mod token;
+mod use_cases;
 mod userinfo;
 mod verifier;

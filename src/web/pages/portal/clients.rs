@@ -9,9 +9,9 @@ use serde::Deserialize;
 
 use super::chart::{Chart, DAYS, chart};
 use super::{date, managed_client};
-use crate::crypto;
-use crate::domain::{ClientId, RedirectUri, Scope, may_be_named};
-use crate::store::{AuditEvent, ClientRecord, NewClient, UserRecord};
+use crate::app::clients::{self, Actor, ClientError, NewClientRequest};
+use crate::domain::{RedirectUri, Scope};
+use crate::store::{ClientRecord, UserRecord};
 use crate::web::csrf;
 use crate::web::errors::unavailable;
 use crate::web::extract::{Builder, CsrfForm, CsrfProtected};
@@ -172,98 +172,47 @@ fn new_page(
     )
 }
 
-/// A new client's settings, checked.
-struct Checked {
-    name: String,
-    logo_uri: Option<String>,
-    policy_uri: Option<String>,
-    redirect_uris: Vec<String>,
-    chatgpt_callbacks: bool,
-    scope: Scope,
-    audience: Option<String>,
-}
-
 /// Redirect URIs typed one per line (blank lines ignored), each exact and safe.
-fn parse_redirects(text: &str) -> Result<Vec<String>, String> {
-    let mut uris: Vec<String> = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let uri = RedirectUri::parse(line).map_err(|e| format!("Redirect URI: {e}"))?;
-        if !uris.iter().any(|u| u == uri.as_ref()) {
-            uris.push(uri.to_string());
-        }
-    }
-    if uris.len() > 20 {
-        return Err("At most 20 redirect URIs.".into());
-    }
-    Ok(uris)
+fn parse_redirects(text: &str) -> Result<Vec<RedirectUri>, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| RedirectUri::parse(line).map_err(|e| format!("Redirect URI: {e}")))
+        .collect()
 }
 
-/// An optional https URL (logo, privacy policy).
-fn optional_https(raw: &str, what: &str) -> Result<Option<String>, String> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    match url::Url::parse(raw) {
-        Ok(u) if u.scheme() == "https" && u.host_str().is_some() && raw.len() <= 2000 => {
-            Ok(Some(raw.to_string()))
-        }
-        _ => Err(format!("{what} must be an https URL.")),
-    }
-}
-
-fn check(form: &ClientForm) -> Result<Checked, String> {
-    let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err("Give the client a name of 1 to 100 characters.".into());
-    }
+/// The form's values in their domain types; the rules are `app::clients::create`'s.
+fn check(form: &ClientForm) -> Result<NewClientRequest, String> {
     let redirect_uris = parse_redirects(&form.redirect_uris)?;
-    let chatgpt_callbacks = form.chatgpt.is_some();
-    if redirect_uris.is_empty() && !chatgpt_callbacks {
-        return Err("Add at least one redirect URI, or keep the ChatGPT preset on.".into());
-    }
     let scope = Scope::parse(form.scope.trim()).map_err(|e| format!("Scopes: {e}"))?;
-    if scope.is_empty() {
-        return Err("Name at least one scope.".into());
-    }
-    let audience = match form.audience.trim() {
-        "" => None,
-        a => match url::Url::parse(a) {
-            Ok(_) => Some(a.to_string()),
-            Err(_) => return Err("The audience must be an absolute URL (your API's).".into()),
-        },
-    };
-    Ok(Checked {
-        name: name.to_string(),
-        logo_uri: optional_https(&form.logo_uri, "The logo URL")?,
-        policy_uri: optional_https(&form.policy_uri, "The privacy policy URL")?,
-        redirect_uris,
-        chatgpt_callbacks,
-        scope,
-        audience,
-    })
+    let mut request = NewClientRequest::new(form.name.clone(), redirect_uris, scope);
+    request.chatgpt_callbacks = form.chatgpt.is_some();
+    request.audience = Some(form.audience.clone());
+    request.jwks_uri = Some(form.jwks_uri.clone());
+    request.logo_uri = Some(form.logo_uri.clone());
+    request.policy_uri = Some(form.policy_uri.clone());
+    Ok(request)
 }
 
-/// Why the builder may not name `audience`, if they may not: a builder names only what the
-/// operator offers, what is already on a client of theirs, or the issuer (the default), so that
-/// no one obtains tokens for another builder's API (issue 15, finding 8). Operators name any
-/// with the CLI.
-async fn audience_refusal(
-    state: &AppState,
-    user: &UserRecord,
-    audience: &str,
-    client_id: &str,
-) -> Result<Option<String>, HttpResponse> {
-    if audience == state.config.issuer.as_str() {
-        return Ok(None);
+/// What the builder reads when the use case refuses the form.
+fn create_refusal(error: &ClientError) -> String {
+    match error {
+        ClientError::Name => "Give the client a name of 1 to 100 characters.".into(),
+        ClientError::TooManyRedirectUris => "At most 20 redirect URIs.".into(),
+        ClientError::NoRedirectUri => {
+            "Add at least one redirect URI, or keep the ChatGPT preset on.".into()
+        }
+        ClientError::NoScope => "Name at least one scope.".into(),
+        ClientError::AudienceNotUrl(_) => {
+            "The audience must be an absolute URL (your API's).".into()
+        }
+        ClientError::NotHttps(what) => format!("The {what} must be an https URL."),
+        ClientError::AudienceNotOffered(audience) => format!(
+            "Audience: {audience} is neither one of this server's resources nor an audience of one of your clients. Leave it empty, or ask the operator to add it (GPTAUTH_RESOURCES, or gptauth client create --audience)."
+        ),
+        ClientError::Keys(e) => format!("JWKS URI: {e}"),
+        other => other.to_string(),
     }
-    let owned = state.db.audiences_of(user.id).await.map_err(unavailable)?;
-    if may_be_named(audience, &state.config.resources, &owned, Some(client_id)) {
-        return Ok(None);
-    }
-    Ok(Some(format!(
-        "Audience: {audience} is neither one of this server's resources nor an audience of one of your clients. Leave it empty, or ask the operator to add it (GPTAUTH_RESOURCES, or gptauth client create --audience)."
-    )))
 }
 
 pub async fn create(
@@ -272,73 +221,26 @@ pub async fn create(
     Builder(user): Builder,
     CsrfForm(form): CsrfForm<ClientForm>,
 ) -> HttpResponse {
-    let checked = match check(&form) {
-        Ok(c) => c,
+    let request = match check(&form) {
+        Ok(r) => r,
         Err(message) => {
             return new_page(&req, &state, StatusCode::BAD_REQUEST, form, Some(message));
         }
     };
-    let client_id = ClientId::generate();
-    if let Some(audience) = &checked.audience {
-        match audience_refusal(&state, &user, audience, client_id.as_ref()).await {
-            Ok(None) => {}
-            Ok(Some(message)) => {
-                return new_page(&req, &state, StatusCode::BAD_REQUEST, form, Some(message));
-            }
-            Err(resp) => return resp,
-        }
-    }
-    let jwks_uri = form.jwks_uri.trim();
-    let keys = match crate::client_metadata::check_keys(
-        (!jwks_uri.is_empty()).then_some(jwks_uri),
-        None,
-    ) {
-        Ok(keys) => keys,
+    let created = match clients::create(&state, Actor::Builder(user.id), request).await {
+        Ok(c) => c,
+        Err(ClientError::Store(e)) => return unavailable(e),
         Err(e) => {
-            let message = format!("JWKS URI: {e}");
+            let message = create_refusal(&e);
             return new_page(&req, &state, StatusCode::BAD_REQUEST, form, Some(message));
         }
     };
-    // A client with keys signs its token requests instead of holding a secret.
-    let secret = keys.is_none().then(crypto::random_token);
-    let secret_hash = secret.as_deref().map(crypto::digest);
-    let inserted = state
-        .db
-        .insert_client_with_keys(
-            &NewClient {
-                client_id: client_id.as_ref(),
-                name: &checked.name,
-                secret_hash: secret_hash.as_deref(),
-                scope: &checked.scope.to_string(),
-                audience: checked.audience.as_deref(),
-                require_pkce: false,
-                chatgpt_callbacks: checked.chatgpt_callbacks,
-                resources: &[],
-                id_token_alg: None,
-                registration_token_hash: None,
-                registered_auth_method: None,
-                owner_id: Some(user.id),
-                logo_uri: checked.logo_uri.as_deref(),
-                policy_uri: checked.policy_uri.as_deref(),
-                redirect_uris: &checked.redirect_uris,
-            },
-            keys.as_ref(),
-        )
-        .await;
-    if let Err(e) = inserted {
-        return unavailable(e);
-    }
-    state.audit.record(AuditEvent {
-        user_id: Some(user.id),
-        client_id: Some(client_id.to_string()),
-        detail: Some("in the portal".into()),
-        ..AuditEvent::new(AuditKind::ClientCreated)
-    });
+    let secret = created.secret;
     client_page(
         &req,
         &state,
         &user,
-        client_id.as_ref(),
+        &created.client.client_id,
         secret.clone(),
         Some(match secret {
             Some(_) => "Client created. Copy the secret now: it is shown only once.".into(),
@@ -482,29 +384,24 @@ pub async fn set_redirects(
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let checked = parse_redirects(&form.redirect_uris).and_then(|uris| {
-        if uris.is_empty() && form.chatgpt.is_none() {
-            Err("Add at least one redirect URI, or turn the ChatGPT preset on.".to_string())
-        } else {
-            Ok(uris)
-        }
-    });
-    let uris = match checked {
+    let uris = match parse_redirects(&form.redirect_uris) {
         Ok(u) => u,
         Err(message) => return refused(&req, &state, &user, &client.client_id, message).await,
     };
-    if let Err(e) = state
-        .db
-        .set_redirects(&client.client_id, &uris, form.chatgpt.is_some())
-        .await
-    {
-        return unavailable(e);
+    let actor = Actor::Builder(user.id);
+    let chatgpt = form.chatgpt.is_some();
+    match clients::set_redirects(&state, actor, &client.client_id, &uris, chatgpt).await {
+        Ok(()) => {}
+        Err(ClientError::Store(e)) => return unavailable(e),
+        Err(ClientError::NoRedirectUri) => {
+            let message = "Add at least one redirect URI, or turn the ChatGPT preset on.";
+            return refused(&req, &state, &user, &client.client_id, message.into()).await;
+        }
+        Err(e) => {
+            let message = create_refusal(&e);
+            return refused(&req, &state, &user, &client.client_id, message).await;
+        }
     }
-    state.audit.record(AuditEvent {
-        user_id: Some(user.id),
-        client_id: Some(client.client_id.clone()),
-        ..AuditEvent::new(AuditKind::ClientRedirectsChanged)
-    });
     see_other(&format!("/portal/clients/{}", client.client_id))
 }
 
@@ -524,29 +421,16 @@ pub async fn rotate_secret(
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let secret = crypto::random_token();
     let overlap = state.config.secret_overlap_seconds;
-    match state
-        .db
-        .set_client_secret(
-            &client.client_id,
-            &crypto::digest(&secret),
-            crate::store::now() + overlap,
-        )
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
+    let actor = Actor::Builder(user.id);
+    let secret = match clients::rotate_secret(&state, actor, &client.client_id, overlap).await {
+        Ok(secret) => secret,
+        Err(ClientError::NoSecret(_)) => {
             let message = "This is a public client: it has no secret to rotate.";
             return refused(&req, &state, &user, &client.client_id, message.into()).await;
         }
         Err(e) => return unavailable(e),
-    }
-    state.audit.record(AuditEvent {
-        user_id: Some(user.id),
-        client_id: Some(client.client_id.clone()),
-        ..AuditEvent::new(AuditKind::ClientSecretRotated)
-    });
+    };
     let minutes = overlap / 60;
     client_page(
         &req,
@@ -572,14 +456,9 @@ pub async fn delete(
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    if let Err(e) = state.db.delete_client(&client.client_id).await {
-        return unavailable(e);
+    match clients::delete(&state, Actor::Builder(user.id), &client.client_id).await {
+        Ok(()) | Err(ClientError::NotFound(_)) => {}
+        Err(e) => return unavailable(e),
     }
-    state.audit.record(AuditEvent {
-        user_id: Some(user.id),
-        client_id: Some(client.client_id),
-        detail: Some("in the portal".into()),
-        ..AuditEvent::new(AuditKind::ClientDeleted)
-    });
     see_other("/portal")
 }
