@@ -359,7 +359,7 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
             };
             let link = crate::app::mail_links::reset_link(db, &config.issuer, user.id).await?;
             db.insert_audit(&[(
-                crate::store::now(),
+                db.now(),
                 AuditEvent {
                     kind: "password_reset_link_issued",
                     user_id: Some(user.id),
@@ -639,11 +639,11 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             db.set_client_secret(
                 &client.client_id,
                 &crypto::digest(&secret),
-                crate::store::now().saturating_add(overlap),
+                db.now().saturating_add(overlap),
             )
             .await?;
             db.insert_audit(&[(
-                crate::store::now(),
+                db.now(),
                 AuditEvent {
                     kind: "client_secret_rotated",
                     client_id: Some(client.client_id.clone()),
@@ -808,7 +808,7 @@ pub fn parse_since(raw: &str, now: i64) -> anyhow::Result<i64> {
 
 async fn audit(db: &Db, since: Option<&str>, json: bool) -> anyhow::Result<()> {
     let since = match since {
-        Some(raw) => parse_since(raw, crate::store::now())?,
+        Some(raw) => parse_since(raw, db.now())?,
         None => 0,
     };
     let events = db.audit_since(since, 100_000).await?;
