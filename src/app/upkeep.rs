@@ -60,11 +60,7 @@ pub async fn run(state: std::sync::Arc<App>) {
         if let Err(e) = state.db.purge_assertion_jtis().await {
             tracing::warn!(error = %e, "purging used client assertion ids failed");
         }
-        if let Err(e) = state
-            .db
-            .purge_unused_metadata_clients(state.db.now())
-            .await
-        {
+        if let Err(e) = state.db.purge_unused_metadata_clients(state.db.now()).await {
             tracing::warn!(error = %e, "purging unused metadata-document clients failed");
         }
     }
