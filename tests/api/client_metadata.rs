@@ -12,7 +12,6 @@ use axum::http::Uri;
 use axum::response::Response;
 use base64::Engine;
 use gptauth::client_metadata::{MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS};
-use gptauth::store::Db;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -210,17 +209,10 @@ async fn refused(app: &TestApp, id: &str, needle: &str) {
     );
 }
 
-/// Makes the stored copy of a document stale, as if its lifetime had passed.
+/// Makes the stored copy of a document stale: the server's clock moves past its lifetime.
 async fn expire(app: &TestApp, id: &str) {
-    let sql = "UPDATE clients SET metadata_expires_at = 0 WHERE client_id = $1";
-    match &app.db {
-        Db::Postgres(p) => sqlx::query(sql).bind(id).execute(p).await.map(|_| ()),
-        Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query(sql).bind(id).execute(p).await.map(|_| ())
-        }
-    }
-    .expect("expire the stored copy");
+    let left = stored_expiry(app, id).await - app.now();
+    app.advance(left.max(0) + 1);
 }
 
 async fn stored_expiry(app: &TestApp, id: &str) -> i64 {
@@ -323,7 +315,7 @@ crate::both_backends_with! {
             assert!(location.unwrap_or_default().starts_with("/login?"));
         }
         assert_eq!(publisher.hits(DOC_PATH), 1, "the second authorization used the stored copy");
-        let until = stored_expiry(&app, &id).await - gptauth::store::now();
+        let until = stored_expiry(&app, &id).await - app.now();
         assert!((MIN_LIFETIME_SECONDS - 5..=MIN_LIFETIME_SECONDS).contains(&until), "{until}");
 
         // Once stale, the next request fetches it again and takes the changes.
@@ -337,7 +329,7 @@ crate::both_backends_with! {
         let stored = app.db.client(&id).await.expect("query").expect("stored");
         assert_eq!(stored.name, "Second Name");
         assert_eq!(stored.redirect_uris, ["https://app.example.com/new-callback"], "redirect URIs are replaced");
-        let until = stored_expiry(&app, &id).await - gptauth::store::now();
+        let until = stored_expiry(&app, &id).await - app.now();
         assert!((MAX_LIFETIME_SECONDS - 5..=MAX_LIFETIME_SECONDS).contains(&until), "max-age is capped: {until}");
         let (status, _, body) = app.get(&browser(), &authorize_url(&app, &id, CALLBACK)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "the old redirect URI is gone: {body}");
@@ -475,11 +467,10 @@ crate::both_backends_with! {
         app.sign_in(&browser(), &authorize_url(&app, &used, CALLBACK), "ada@example.com", PASSWORD).await.code();
         let (status, _, body) = app.get(&browser(), &authorize_url(&app, &unused, CALLBACK)).await;
         assert_eq!(status, StatusCode::FOUND, "{body}");
-        let now = gptauth::store::now();
-        assert_eq!(app.db.purge_unused_metadata_clients(now).await.expect("purge"), 0, "both are fresh");
+        assert_eq!(app.db.purge_unused_metadata_clients(app.now()).await.expect("purge"), 0, "both are fresh");
         expire(&app, &used).await;
         expire(&app, &unused).await;
-        assert_eq!(app.db.purge_unused_metadata_clients(now).await.expect("purge"), 1);
+        assert_eq!(app.db.purge_unused_metadata_clients(app.now()).await.expect("purge"), 1);
         assert!(app.db.client(&unused).await.expect("query").is_none());
         assert!(app.db.client(&used).await.expect("query").is_some(), "its consent keeps it");
     }

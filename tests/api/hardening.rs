@@ -284,7 +284,7 @@ crate::both_backends! {
 crate::both_backends_with! {
     &[("GPTAUTH_REGISTRATION", "token")];
     async fn a_refused_registration_leaves_a_single_use_token_unspent(app: TestApp) {
-        let now = gptauth::store::now();
+        let now = app.now();
         app.db.insert_initial_access_token(&gptauth::store::InitialAccessToken {
             id: uuid::Uuid::now_v7(), note: None, created_at: now, expires_at: now + 600, uses_left: Some(1), revoked_at: None,
         }, &gptauth::crypto::digest("one-use")).await.expect("insert");

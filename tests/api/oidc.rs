@@ -92,7 +92,7 @@ crate::both_backends! {
         let client = app.client().await;
         let user = app.user("ada@example.com").await;
         let browser = browser();
-        let before = gptauth::store::now();
+        let before = app.now();
         let cb = popup(&app, &browser, &client, &[("scope", "openid email"), ("nonce", "n-0S6_WzA2Mj")]).await;
         let (status, body) = app.exchange_code(&client, true, &cb.code(), CHATGPT_OPENAI).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -102,7 +102,7 @@ crate::both_backends! {
         assert_eq!(claims["sub"], user.to_string());
         assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
         let auth_time = claims["auth_time"].as_i64().expect("auth_time");
-        assert!(auth_time >= before && auth_time <= gptauth::store::now(), "{claims}");
+        assert!(auth_time >= before && auth_time <= app.now(), "{claims}");
         assert_eq!(claims["at_hash"], left_half_sha256(body["access_token"].as_str().expect("at")));
         // The access token's subject is the ID token's.
         assert_eq!(app.verify_jwt(body["access_token"].as_str().expect("at")).await["sub"], claims["sub"]);
