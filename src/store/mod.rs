@@ -323,3 +323,52 @@ impl Db {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_clone_of_a_clock_reads_the_time_it_was_moved_to() {
+        let clock = Clock::system();
+        let twin = clock.clone();
+        assert!((clock.now() - now()).abs() <= 1, "starts at system time");
+        twin.advance(3600);
+        assert!(
+            (clock.now() - now() - 3600).abs() <= 1,
+            "{}",
+            clock.now() - now()
+        );
+    }
+
+    /// The store's own statements read its clock: a session lives until the clock passes its
+    /// expiry, on every clone of the `Db`.
+    #[tokio::test]
+    async fn expiry_in_the_store_follows_its_clock() {
+        let clock = Clock::system();
+        let db = Db::connect_with_clock("sqlite::memory:", clock.clone())
+            .await
+            .expect("db");
+        let user = uuid::Uuid::now_v7();
+        db.insert_user(&NewUser {
+            id: user,
+            email: "ada@example.com",
+            name: None,
+            password_hash: "x",
+            is_admin: false,
+        })
+        .await
+        .expect("user");
+        db.insert_session("s", user, db.now() + 60)
+            .await
+            .expect("session");
+        let twin = db.clone();
+        assert!(twin.session("s", 3600).await.expect("read").is_some());
+        clock.advance(61);
+        assert!(twin.now() - now() >= 60, "clones share the clock");
+        assert!(
+            twin.session("s", 3600).await.expect("read").is_none(),
+            "expired"
+        );
+    }
+}
