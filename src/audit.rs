@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 
-use crate::store::{AuditEvent, Db};
+use crate::store::{AuditEvent, Clock, Db};
 
 /// Events waiting for the writer; beyond this the newest are dropped (and said so in the log).
 const BACKLOG: usize = 10_000;
@@ -19,12 +19,15 @@ const BATCH: usize = 256;
 pub struct Audit {
     tx: mpsc::Sender<(i64, AuditEvent)>,
     metrics: Arc<Metrics>,
+    /// The database's clock: events are stamped with the time the store reads.
+    clock: Clock,
 }
 
 impl Audit {
     /// Starts the writer on the current runtime.
     pub fn start(db: Db, metrics: Arc<Metrics>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(i64, AuditEvent)>(BACKLOG);
+        let clock = db.clock().clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
@@ -34,7 +37,7 @@ impl Audit {
                 batch.clear();
             }
         });
-        Audit { tx, metrics }
+        Audit { tx, metrics, clock }
     }
 
     pub fn record(&self, mut event: AuditEvent) {
@@ -54,7 +57,7 @@ impl Audit {
             client_id = ?event.client_id,
             "security event"
         );
-        if self.tx.try_send((crate::store::now(), event)).is_err() {
+        if self.tx.try_send((self.clock.now(), event)).is_err() {
             tracing::warn!("audit backlog full: an event was dropped");
         }
     }

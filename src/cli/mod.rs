@@ -359,7 +359,7 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
             };
             let link = crate::app::mail_links::reset_link(db, &config.issuer, user.id).await?;
             db.insert_audit(&[(
-                crate::store::now(),
+                db.now(),
                 AuditEvent {
                     user_id: Some(user.id),
                     detail: Some("by an operator".into()),
@@ -638,11 +638,11 @@ async fn client(db: &Db, config: &Config, cmd: ClientCommand) -> anyhow::Result<
             db.set_client_secret(
                 &client.client_id,
                 &crypto::digest(&secret),
-                crate::store::now().saturating_add(overlap),
+                db.now().saturating_add(overlap),
             )
             .await?;
             db.insert_audit(&[(
-                crate::store::now(),
+                db.now(),
                 AuditEvent {
                     client_id: Some(client.client_id.clone()),
                     ..AuditEvent::new(crate::domain::AuditKind::ClientSecretRotated)
@@ -806,7 +806,7 @@ pub fn parse_since(raw: &str, now: i64) -> anyhow::Result<i64> {
 
 async fn audit(db: &Db, since: Option<&str>, json: bool) -> anyhow::Result<()> {
     let since = match since {
-        Some(raw) => parse_since(raw, crate::store::now())?,
+        Some(raw) => parse_since(raw, db.now())?,
         None => 0,
     };
     let events = db.audit_since(since, 100_000).await?;

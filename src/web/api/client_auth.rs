@@ -230,7 +230,7 @@ async fn authenticate_inner(
 ) -> Result<ClientRecord, (TokenError, String)> {
     let failed = |d: &str| (TokenError::InvalidClient, d.to_string());
     let refused = |e: AssertionError| (TokenError::InvalidClient, e.to_string());
-    let now = crate::store::now();
+    let now = state.db.now();
     let issuer = &state.config.issuer;
     let token_endpoint = issuer.url("/oauth/token");
     let this_endpoint = issuer.url(endpoint);

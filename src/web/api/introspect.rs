@@ -40,7 +40,7 @@ pub async fn post(
     if client.auth_method() == crate::store::AuthMethod::None {
         return TokenError::InvalidClient.respond("public clients cannot introspect");
     }
-    let now = crate::store::now();
+    let now = state.db.now();
     // A token whose user was disabled or deleted, or whose client was deleted, is not active.
     let (user, client_id, issued_at) = match &presented {
         Presented::Access(claims) => (

@@ -384,7 +384,7 @@ async fn client_page(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let today = crate::store::now() / 86_400 * 86_400;
+    let today = state.db.now() / 86_400 * 86_400;
     let since = today - (DAYS - 1) * 86_400;
     let activity = state.db.client_activity(&client.client_id, since).await;
     let errors = state.db.client_errors(&client.client_id, 10).await;
@@ -527,7 +527,7 @@ pub async fn rotate_secret(
         .set_client_secret(
             &client.client_id,
             &crypto::digest(&secret),
-            crate::store::now() + overlap,
+            state.db.now() + overlap,
         )
         .await
     {
