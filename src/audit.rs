@@ -8,7 +8,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::metrics::Metrics;
 
-use crate::store::{AuditEvent, Db};
+use crate::store::{AuditEvent, Clock, Db};
 
 /// Events waiting for the writer; beyond this the newest are dropped (and said so in the log).
 const BACKLOG: usize = 10_000;
@@ -22,6 +22,8 @@ pub struct Audit {
     metrics: Arc<Metrics>,
     /// Events queued and not yet written, and a wake-up when that count falls.
     pending: Arc<(AtomicUsize, Notify)>,
+    /// The database's clock: events are stamped with the time the store reads.
+    clock: Clock,
 }
 
 impl Audit {
@@ -30,6 +32,7 @@ impl Audit {
         let (tx, mut rx) = mpsc::channel::<(i64, AuditEvent)>(BACKLOG);
         let pending = Arc::new((AtomicUsize::new(0), Notify::new()));
         let written = pending.clone();
+        let clock = db.clock().clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
@@ -45,6 +48,7 @@ impl Audit {
             tx,
             metrics,
             pending,
+            clock,
         }
     }
 
@@ -80,7 +84,7 @@ impl Audit {
             "security event"
         );
         self.pending.0.fetch_add(1, Ordering::AcqRel);
-        if self.tx.try_send((crate::store::now(), event)).is_err() {
+        if self.tx.try_send((self.clock.now(), event)).is_err() {
             self.pending.0.fetch_sub(1, Ordering::AcqRel);
             tracing::warn!("audit backlog full: an event was dropped");
         }

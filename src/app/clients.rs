@@ -300,7 +300,7 @@ pub async fn rotate_secret(
         .set_client_secret(
             client_id,
             &crypto::digest(&secret),
-            crate::store::now().saturating_add(overlap_seconds),
+            app.db.now().saturating_add(overlap_seconds),
         )
         .await?;
     if !rotated {

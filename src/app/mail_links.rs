@@ -31,7 +31,7 @@ async fn link(
         user_id,
         purpose,
         new_email,
-        crate::store::now() + ttl,
+        db.now() + ttl,
     )
     .await?;
     Ok(issuer.url(&format!("{path}?token={token}")))

@@ -31,7 +31,7 @@ pub async fn start(db: &Db, previous: Option<&str>, user_id: Uuid) -> Result<Str
     db.insert_session(
         &crypto::digest(&token),
         user_id,
-        crate::store::now() + LIFETIME_SECONDS,
+        db.now() + LIFETIME_SECONDS,
     )
     .await?;
     Ok(token)

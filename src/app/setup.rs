@@ -12,7 +12,7 @@ pub async fn new_setup_link(state: &App) -> Result<String, crate::store::StoreEr
         .db
         .insert_setup_link(
             &crate::crypto::digest(&token),
-            crate::store::now() + SETUP_LINK_SECONDS,
+            state.db.now() + SETUP_LINK_SECONDS,
         )
         .await?;
     Ok(state.config.issuer.url(&format!("/setup?token={token}")))

@@ -145,7 +145,7 @@ pub enum Verdict {
 /// what the policy allows, on one instance or many. A refusal by one key takes back what the
 /// earlier keys counted.
 pub async fn begin(db: &Db, keys: &Keys) -> Result<Verdict, StoreError> {
-    let now = crate::store::now();
+    let now = db.now();
     let mut counted: Vec<&String> = Vec::new();
     for key in keys.all() {
         let policy = policy_for(key);
@@ -186,7 +186,7 @@ pub async fn count(db: &Db, keys: &Keys) -> Result<Verdict, StoreError> {
 /// The attempt begun was a failure: locks the keys it took past their policy's limit and
 /// returns them.
 pub async fn failed(db: &Db, keys: &Keys) -> Result<Vec<String>, StoreError> {
-    let now = crate::store::now();
+    let now = db.now();
     let mut locked = Vec::new();
     for key in keys.all() {
         let policy = policy_for(key);

@@ -44,7 +44,7 @@ pub async fn run(state: std::sync::Arc<App>) {
         {
             tracing::warn!(error = %e, "purging expired sessions failed");
         }
-        let stale = crate::store::now() - crate::app::throttle::WINDOW_SECONDS;
+        let stale = state.db.now() - crate::app::throttle::WINDOW_SECONDS;
         if let Err(e) = state.db.purge_throttle(stale).await {
             tracing::warn!(error = %e, "purging login throttle counters failed");
         }
@@ -60,11 +60,7 @@ pub async fn run(state: std::sync::Arc<App>) {
         if let Err(e) = state.db.purge_assertion_jtis().await {
             tracing::warn!(error = %e, "purging used client assertion ids failed");
         }
-        if let Err(e) = state
-            .db
-            .purge_unused_metadata_clients(crate::store::now())
-            .await
-        {
+        if let Err(e) = state.db.purge_unused_metadata_clients(state.db.now()).await {
             tracing::warn!(error = %e, "purging unused metadata-document clients failed");
         }
     }
@@ -76,7 +72,7 @@ pub const ABANDONED_REGISTRATION_SECONDS: i64 = 30 * 86_400;
 
 /// Deletes abandoned registrations (see `ABANDONED_REGISTRATION_SECONDS`); returns how many.
 pub async fn sweep_abandoned_registrations(state: &App) -> usize {
-    let cutoff = crate::store::now() - ABANDONED_REGISTRATION_SECONDS;
+    let cutoff = state.db.now() - ABANDONED_REGISTRATION_SECONDS;
     match state.db.sweep_abandoned_registrations(cutoff).await {
         Ok(swept) => {
             for client_id in &swept {

@@ -270,7 +270,7 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
             };
             let link = crate::app::mail_links::reset_link(db, &config.issuer, user.id).await?;
             db.insert_audit(&[(
-                crate::store::now(),
+                db.now(),
                 AuditEvent {
                     user_id: Some(user.id),
                     detail: Some("by an operator".into()),
@@ -402,7 +402,7 @@ pub fn parse_since(raw: &str, now: i64) -> anyhow::Result<i64> {
 
 async fn audit(db: &Db, since: Option<&str>, json: bool) -> anyhow::Result<()> {
     let since = match since {
-        Some(raw) => parse_since(raw, crate::store::now())?,
+        Some(raw) => parse_since(raw, db.now())?,
         None => 0,
     };
     let events = db.audit_since(since, 100_000).await?;

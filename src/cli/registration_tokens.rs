@@ -55,7 +55,7 @@ pub async fn run(db: &Db, config: &Config, cmd: RegistrationTokenCommand) -> any
                 bail!("--expires-in: use a duration such as 90m, 24h or 7d, not {expires_in:?}");
             };
             let value = crypto::random_token();
-            let now = crate::store::now();
+            let now = db.now();
             let token = InitialAccessToken {
                 id: Uuid::now_v7(),
                 note,
@@ -90,7 +90,7 @@ pub async fn run(db: &Db, config: &Config, cmd: RegistrationTokenCommand) -> any
             if json {
                 print_json(&Value::Array(tokens.iter().map(as_json).collect()));
             } else {
-                let now = crate::store::now();
+                let now = db.now();
                 for t in tokens {
                     let state = if t.revoked_at.is_some() {
                         "revoked"

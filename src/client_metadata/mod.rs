@@ -132,7 +132,7 @@ impl ClientMetadata {
         id: &ClientMetadataUrl,
         stored: Option<ClientRecord>,
     ) -> Result<ClientRecord, ResolveError> {
-        let now = crate::store::now();
+        let now = db.now();
         if let Some(client) = stored
             && client.metadata_expires_at.is_some_and(|until| until > now)
         {

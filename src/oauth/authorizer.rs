@@ -55,7 +55,7 @@ impl Authorizer for DbAuthorizer {
             .find(|(k, _)| *k == PKCE)
             .and_then(|(_, v)| v.map(str::to_string));
         let code = crypto::random_token();
-        let now = crate::store::now();
+        let now = self.db.now();
         let (resource, nonce, auth_time, email) = {
             let ctx = self.ctx.lock();
             // The address travels only where the grant lets it.

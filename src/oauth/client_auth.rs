@@ -204,7 +204,7 @@ async fn authenticate_inner(
     let failed = OAuthError::invalid_client;
     // RFC 7521 §4.2.1: a refused assertion is `invalid_client`.
     let refused = |e: AssertionError| OAuthError::invalid_client(e.to_string());
-    let now = crate::store::now();
+    let now = core.db.now();
     let issuer = &core.config.issuer;
     let token_endpoint = issuer.url("/oauth/token");
     let this_endpoint = issuer.url(endpoint);

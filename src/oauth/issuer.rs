@@ -52,7 +52,7 @@ impl JwtIssuer {
         grant: &Grant,
         resources: Vec<String>,
     ) -> Result<(String, DateTime<Utc>, String), ()> {
-        let now = crate::store::now();
+        let now = self.db.now();
         let email = if grant.scope.iter().any(|s| s == "email") {
             self.ctx.lock().email.clone()
         } else {
@@ -103,7 +103,7 @@ impl JwtIssuer {
             .as_ref()
             .filter(|c| c.client_id == grant.client_id)
             .map_or(jsonwebtoken::Algorithm::RS256, |c| c.id_token_alg);
-        let now = crate::store::now();
+        let now = self.db.now();
         let claims = IdClaims {
             iss: self.issuer.to_string(),
             sub: grant.owner_id.clone(),
@@ -181,7 +181,7 @@ impl Issuer for JwtIssuer {
                 resource: granted.as_deref(),
                 auth_time,
                 token_hash: &crypto::digest(&refresh),
-                expires_at: crate::store::now() + self.refresh_ttl,
+                expires_at: self.db.now() + self.refresh_ttl,
             })
             .await
             .map_err(|e| self.storage_failed("storing a refresh token", e))?;
@@ -216,7 +216,7 @@ impl Issuer for JwtIssuer {
                 &crypto::digest(&successor),
                 self.grace,
                 // Sliding lifetime: each rotation starts a new period.
-                crate::store::now() + self.refresh_ttl,
+                self.db.now() + self.refresh_ttl,
             )
             .await
             .map_err(|e| self.storage_failed("rotating a refresh token", e))?;
@@ -274,7 +274,7 @@ impl Issuer for JwtIssuer {
         let Some(found) = found else {
             return Ok(None);
         };
-        let now = crate::store::now();
+        let now = self.db.now();
         if found.family_revoked_at.is_some() || found.expires_at <= now {
             return Ok(None);
         }

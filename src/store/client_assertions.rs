@@ -31,7 +31,7 @@ impl Db {
         .bind(client_id)
         .bind(jti_hash)
         .bind(expires_at)
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
@@ -47,7 +47,7 @@ impl Db {
         Ok(on_db!(self, |p| sqlx::query(
             "DELETE FROM client_assertion_jtis WHERE expires_at < $1"
         )
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?)

@@ -274,7 +274,7 @@ impl Db {
         keys: Option<&ClientKeys>,
     ) -> Result<()> {
         let (jwks_uri, jwks) = ClientKeys::columns(keys);
-        let now = super::now();
+        let now = self.now();
         on_db!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
@@ -334,7 +334,7 @@ impl Db {
         &self,
         client: &MetadataClient<'_>,
     ) -> Result<ClientRecord> {
-        let now = super::now();
+        let now = self.now();
         let updated = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let updated = sqlx::query(
@@ -447,10 +447,7 @@ impl Db {
         }
         const POSTGRES: &str = with_uris!("string_agg");
         const SQLITE: &str = with_uris!("group_concat");
-        let sql = match self {
-            Db::Postgres(_) => POSTGRES,
-            Db::Sqlite(_) => SQLITE,
-        };
+        let sql = self.per_dialect(POSTGRES, SQLITE);
         let row = on_db_read!(self, |p| sqlx::query_as::<_, WithUris>(sql)
             .bind(client_id)
             .fetch_optional(p)
@@ -599,7 +596,7 @@ impl Db {
         uris: &[String],
         chatgpt_callbacks: bool,
     ) -> Result<bool> {
-        let now = super::now();
+        let now = self.now();
         let done = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let changed =
@@ -623,7 +620,7 @@ impl Db {
         )
         .bind(client_id)
         .bind(uri)
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))

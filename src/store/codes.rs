@@ -86,7 +86,7 @@ impl Db {
             .fetch_optional(p)
             .await
         })?;
-        Ok(row.filter(|c| c.expires_at > super::now()))
+        Ok(row.filter(|c| c.expires_at > self.now()))
     }
 
     /// The redirect URI a code was issued to, when a token request may leave it out: the code
@@ -137,7 +137,7 @@ impl Db {
         code_hash: &str,
         access_ttl: i64,
     ) -> Result<Option<(Uuid, String)>> {
-        let now = super::now();
+        let now = self.now();
         let revoked = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let spent: Option<(Uuid, String, String, i64, Uuid)> = sqlx::query_as(
@@ -191,7 +191,7 @@ impl Db {
 
     /// Removes expired codes, and spent ones whose access token has expired; returns how many.
     pub async fn purge_expired_codes(&self) -> Result<u64> {
-        let now = super::now();
+        let now = self.now();
         let codes = on_db!(self, |p| sqlx::query(
             "DELETE FROM auth_codes WHERE expires_at <= $1"
         )

@@ -32,7 +32,7 @@ impl Db {
     /// refresh-token family of this user and client at once, so the client can neither redeem
     /// a code it was sent before nor refresh, and must ask the user again.
     pub async fn disconnect(&self, user_id: Uuid, client_id: &str) -> Result<bool> {
-        let now = super::now();
+        let now = self.now();
         let removed = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let removed = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")

@@ -16,7 +16,7 @@ impl Db {
 
     /// Records (or widens) a consent.
     pub async fn save_consent(&self, user_id: Uuid, client_id: &str, scope: &str) -> Result<()> {
-        let now = super::now();
+        let now = self.now();
         on_db!(self, |p| sqlx::query(
             "INSERT INTO consents (user_id, client_id, scope, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) \

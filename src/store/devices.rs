@@ -17,7 +17,7 @@ impl Db {
         )
         .bind(id_hash)
         .bind(user_id)
-        .bind(super::now())
+        .bind(self.now())
         .bind(expires_at)
         .execute(p)
         .await
@@ -33,7 +33,7 @@ impl Db {
         )
         .bind(id_hash)
         .bind(user_id)
-        .bind(super::now())
+        .bind(self.now())
         .fetch_optional(p)
         .await)?;
         Ok(found.is_some())
@@ -43,7 +43,7 @@ impl Db {
         Ok(on_db!(self, |p| sqlx::query(
             "DELETE FROM known_devices WHERE expires_at <= $1"
         )
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?)

@@ -72,7 +72,7 @@ impl Db {
         .bind(user_id)
         .bind(purpose.as_str())
         .bind(new_email)
-        .bind(super::now())
+        .bind(self.now())
         .bind(expires_at)
         .execute(p)
         .await
@@ -88,7 +88,7 @@ impl Db {
         )
         .bind(token_hash)
         .bind(purpose.as_str())
-        .bind(super::now())
+        .bind(self.now())
         .fetch_optional(p)
         .await)?;
         Ok(found.is_some())
@@ -100,7 +100,7 @@ impl Db {
         token_hash: &str,
         purpose: EmailPurpose,
     ) -> Result<Option<SpentEmailToken>> {
-        let now = super::now();
+        let now = self.now();
         Ok(on_db!(self, |p| sqlx::query_as::<_, SpentEmailToken>(
             "UPDATE email_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
              AND used_at IS NULL AND expires_at > $3 RETURNING user_id, new_email"
@@ -118,7 +118,7 @@ impl Db {
             "UPDATE users SET email_verified_at = $2 WHERE id = $1 AND email_verified_at IS NULL"
         )
         .bind(user_id)
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
@@ -128,7 +128,7 @@ impl Db {
     /// Spends a change link and moves the account to the new, now proven, address; the `sub`
     /// stays. One transaction.
     pub async fn confirm_email_change(&self, token_hash: &str) -> Result<EmailChange> {
-        let now = super::now();
+        let now = self.now();
         let outcome = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let spent: Option<(Uuid, Option<String>)> = sqlx::query_as(
@@ -185,7 +185,7 @@ impl Db {
     /// caller mails a reset link to the returned address: whoever asked for the change knew
     /// the password. `None` when the link is unknown, expired or spent, or the account is gone.
     pub async fn secure_account(&self, token_hash: &str) -> Result<Option<SecuredAccount>> {
-        let now = super::now();
+        let now = self.now();
         Ok(on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let spent: Option<(Uuid, Option<String>)> = sqlx::query_as(

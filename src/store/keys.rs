@@ -39,7 +39,9 @@ impl Db {
     }
 
     /// Adds the first active key of its algorithm; `false` when another instance was first.
+    /// Stamped with the store's clock (`key.created_at` is not stored).
     pub async fn add_first_key(&self, key: &KeyRecord) -> Result<bool> {
+        let now = self.now();
         let inserted = on_db!(self, |p| sqlx::query(
             "INSERT INTO signing_keys (kid, alg, private_der, public_jwk, created_at) \
              SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS \
@@ -49,7 +51,7 @@ impl Db {
         .bind(&key.alg)
         .bind(&key.private_der)
         .bind(&key.public_jwk)
-        .bind(key.created_at)
+        .bind(now)
         .execute(p)
         .await
         .map(|r| r.rows_affected()));
@@ -70,20 +72,22 @@ impl Db {
 
     /// Retires `current_kid` (or, with `None`, every active key of the new key's algorithm) and
     /// inserts `key`, in one
-    /// transaction; with a `current_kid` that is no longer active nothing changes.
+    /// transaction; with a `current_kid` that is no longer active nothing changes. Both are
+    /// stamped with the store's clock (`key.created_at` is not stored).
     async fn rotate(&self, current_kid: Option<&str>, key: &KeyRecord) -> Result<bool> {
+        let now = self.now();
         let rotated = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let retired = match current_kid {
                 Some(kid) => sqlx::query(
                     "UPDATE signing_keys SET retired_at = $1 WHERE kid = $2 AND retired_at IS NULL",
                 )
-                .bind(key.created_at)
+                .bind(now)
                 .bind(kid),
                 None => sqlx::query(
                     "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL AND alg = $2",
                 )
-                .bind(key.created_at)
+                .bind(now)
                 .bind(&key.alg),
             }
             .execute(&mut *tx)
@@ -99,7 +103,7 @@ impl Db {
                 .bind(&key.alg)
                 .bind(&key.private_der)
                 .bind(&key.public_jwk)
-                .bind(key.created_at)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -75,7 +75,7 @@ impl Db {
             "INSERT INTO setup_links (token_hash, created_at, expires_at) VALUES ($1, $2, $3)"
         )
         .bind(token_hash)
-        .bind(super::now())
+        .bind(self.now())
         .bind(expires_at)
         .execute(p)
         .await
@@ -89,7 +89,7 @@ impl Db {
             "SELECT expires_at FROM setup_links WHERE token_hash = $1 AND expires_at > $2"
         )
         .bind(token_hash)
-        .bind(super::now())
+        .bind(self.now())
         .fetch_optional(p)
         .await)?;
         Ok(found.is_some())
@@ -102,7 +102,7 @@ impl Db {
         token_hash: &str,
         admin: &NewUser<'_>,
     ) -> Result<SetupOutcome> {
-        let now = super::now();
+        let now = self.now();
         let outcome = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let spent =

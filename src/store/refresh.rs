@@ -95,7 +95,7 @@ const GRACE_USE: &str = "UPDATE refresh_tokens SET rotated_at = 0 \
 impl Db {
     /// Starts a family with its first token, atomically, in one statement.
     pub async fn create_refresh_family(&self, family: &NewRefreshFamily<'_>) -> Result<()> {
-        let now = super::now();
+        let now = self.now();
         // Postgres: a data-modifying WITH; SQLite: a view whose trigger writes both rows.
         const POSTGRES: &str = "WITH f AS (\
                INSERT INTO refresh_families \
@@ -107,10 +107,7 @@ impl Db {
              (id, client_id, user_id, scope, resource, auth_time, created_at, token_hash, \
               expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-        let sql = match self {
-            Db::Postgres(_) => POSTGRES,
-            Db::Sqlite(_) => SQLITE,
-        };
+        let sql = self.per_dialect(POSTGRES, SQLITE);
         on_db!(self, |p| sqlx::query(sql)
             .bind(family.id)
             .bind(family.client_id)
@@ -147,16 +144,13 @@ impl Db {
         grace_seconds: i64,
         new_expires_at: i64,
     ) -> Result<Rotation> {
-        let now = super::now();
+        let now = self.now();
         // The usual case, a first use, in one statement: the successor is inserted only if the
         // presented token is live, and inserting it marks the token rotated (Postgres: a
         // data-modifying WITH; SQLite: a trigger on `rotated_from`). The family is looked up by
         // its key: an `IN (SELECT id … WHERE revoked_at IS NULL)` here made SQLite build an index
         // of every live family on each refresh (refresh fell to 170/s with 100k families).
-        let sql = match self {
-            Db::Postgres(_) => ROTATE_POSTGRES,
-            Db::Sqlite(_) => ROTATE_SQLITE,
-        };
+        let sql = self.per_dialect(ROTATE_POSTGRES, ROTATE_SQLITE);
         let first_use: Option<Uuid> = on_db!(self, |p| sqlx::query_scalar(sql)
             .bind(old_hash)
             .bind(new_hash)
@@ -234,7 +228,7 @@ impl Db {
              WHERE id = $1 AND revoked_at IS NULL"
         )
         .bind(family_id)
-        .bind(super::now())
+        .bind(self.now())
         .bind(reason)
         .execute(p)
         .await
@@ -245,7 +239,7 @@ impl Db {
     /// Deletes expired refresh tokens, and families with no live token left (revoked ones are
     /// kept a day for the audit of reuse).
     pub async fn purge_dead_refresh_families(&self) -> Result<u64> {
-        let now = super::now();
+        let now = self.now();
         let tokens = on_db!(self, |p| sqlx::query(
             "DELETE FROM refresh_tokens WHERE expires_at <= $1"
         )

@@ -37,7 +37,7 @@ impl Db {
         client_id: &str,
         update: &RegistrationUpdate<'_>,
     ) -> Result<bool> {
-        let now = super::now();
+        let now = self.now();
         let done = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let changed = sqlx::query(
@@ -116,7 +116,7 @@ impl Db {
                AND (uses_left IS NULL OR uses_left > 0)"
         )
         .bind(token_hash)
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
@@ -138,7 +138,7 @@ impl Db {
             "UPDATE initial_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
         )
         .bind(id)
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected())

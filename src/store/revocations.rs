@@ -16,7 +16,7 @@ impl Db {
         )
         .bind(jti)
         .bind(client_id)
-        .bind(super::now())
+        .bind(self.now())
         .bind(expires_at)
         .execute(p)
         .await
@@ -61,7 +61,7 @@ impl Db {
 
     /// Entries for tokens that have expired by now matter no more.
     pub async fn purge_revoked_access_tokens(&self) -> Result<u64> {
-        let now = super::now();
+        let now = self.now();
         let tokens = on_db!(self, |p| sqlx::query(
             "DELETE FROM revoked_access_tokens WHERE expires_at <= $1"
         )

@@ -18,7 +18,7 @@ impl Db {
         user_id: uuid::Uuid,
         expires_at: i64,
     ) -> Result<()> {
-        let now = super::now();
+        let now = self.now();
         on_db!(self, |p| sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
              VALUES ($1, $2, $3, $3, $4)"
@@ -45,7 +45,7 @@ impl Db {
 
     /// Like `session_user`, with the time of the sign-in.
     pub async fn session(&self, id_hash: &str, idle_seconds: i64) -> Result<Option<SessionRecord>> {
-        let now = super::now();
+        let now = self.now();
         let user = on_db_read!(self, |p| {
             sqlx::query_as::<_, SessionRecord>(
             "SELECT u.id, u.email, u.name, u.password_hash, u.is_admin, u.is_builder, u.email_verified_at, u.disabled_at, u.created_at, \
@@ -99,7 +99,7 @@ impl Db {
 
     /// Removes sessions past their absolute or idle lifetime.
     pub async fn purge_expired_sessions(&self, idle_seconds: i64) -> Result<u64> {
-        let now = super::now();
+        let now = self.now();
         Ok(on_db!(self, |p| sqlx::query(
             "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2"
         )

@@ -52,7 +52,7 @@ impl Db {
         window_start: i64,
         limits: AttemptLimits,
     ) -> Result<Option<i32>> {
-        let now = super::now();
+        let now = self.now();
         Ok(on_db!(self, |p| sqlx::query_scalar::<_, i32>(
             "INSERT INTO login_throttle (key, failures, last_failure_at, locked_until) \
              VALUES ($1, 1, $2, 0) \
@@ -94,7 +94,7 @@ impl Db {
     /// Locks `key` until `until` when it has at least `lock_after` failures and is not locked
     /// already; true when this call locked it.
     pub async fn lock_if_exceeded(&self, key: &str, lock_after: i32, until: i64) -> Result<bool> {
-        let now = super::now();
+        let now = self.now();
         let locked = on_db!(self, |p| sqlx::query(
             "UPDATE login_throttle SET locked_until = $2 \
              WHERE key = $1 AND failures >= $3 AND locked_until <= $4"
@@ -126,7 +126,7 @@ impl Db {
             "DELETE FROM login_throttle WHERE last_failure_at < $1 AND locked_until < $2"
         )
         .bind(older_than)
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?)

@@ -85,7 +85,7 @@ impl Db {
         .bind(user.name)
         .bind(user.password_hash)
         .bind(user.is_admin)
-        .bind(super::now())
+        .bind(self.now())
         .execute(p)
         .await
         .map(|r| r.rows_affected()))
@@ -145,7 +145,7 @@ impl Db {
     /// Disables the account, ends its sessions and revokes its refresh tokens, in one
     /// transaction; false when no such user.
     pub async fn disable_user(&self, email: &str) -> Result<bool> {
-        let now = super::now();
+        let now = self.now();
         let exists = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
@@ -187,7 +187,7 @@ impl Db {
     /// fresh session for the browser that made the change. False when there is no such live
     /// account.
     pub async fn change_password(&self, id: Uuid, password_hash: &str) -> Result<bool> {
-        let now = super::now();
+        let now = self.now();
         let changed = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let changed = sqlx::query(
@@ -216,7 +216,7 @@ impl Db {
         token_hash: &str,
         password_hash: &str,
     ) -> Result<Option<Uuid>> {
-        let now = super::now();
+        let now = self.now();
         let reset = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let spent: Option<Uuid> = sqlx::query_scalar(
@@ -273,7 +273,7 @@ impl Db {
     /// name is cleared and the password hash emptied (it verifies nothing). False when there was
     /// no such live account.
     pub async fn delete_account(&self, id: Uuid) -> Result<bool> {
-        let now = super::now();
+        let now = self.now();
         let deleted = on_db!(self, |p| {
             let mut tx = p.begin().await?;
             let deleted = sqlx::query(

@@ -291,7 +291,7 @@ impl Keys {
             return Ok(0);
         }
         let records = db.signing_keys().await?;
-        let now = crate::store::now();
+        let now = db.now();
         let mut rotated = 0;
         for active in records
             .iter()
@@ -320,7 +320,7 @@ impl Keys {
         if current.decoding.contains_key(&kid) {
             return current;
         }
-        let now = crate::store::now();
+        let now = db.now();
         let last = self.last_kid_reload.load(Ordering::Relaxed);
         if now > last
             && self
@@ -383,7 +383,7 @@ impl Keys {
             signers.push(Signer::from_record(active, sealer)?);
         }
         // A retired key stays published until every token it signed has expired.
-        let horizon = crate::store::now() - access_token_ttl - 300;
+        let horizon = db.now() - access_token_ttl - 300;
         let mut jwks = JwkSet { keys: Vec::new() };
         let mut decoding = HashMap::new();
         for record in records

@@ -28,7 +28,7 @@ pub async fn remember(db: &Db, user_id: Uuid, secure: bool) -> Result<Cookie<'st
     db.insert_known_device(
         &crypto::digest(&value),
         user_id,
-        crate::store::now() + LIFETIME_SECONDS,
+        db.now() + LIFETIME_SECONDS,
     )
     .await?;
     Ok(Cookie::build(cookie_name(COOKIE, secure), value)

@@ -1,6 +1,5 @@
 //! `/account`: profile, password change, connected GPTs, account deletion.
 
-use gptauth::store::Db;
 use reqwest::StatusCode;
 use uuid::Uuid;
 
@@ -121,15 +120,10 @@ async fn password_hash(app: &TestApp, email: &str) -> String {
 }
 
 async fn session_ids(app: &TestApp) -> Vec<String> {
-    const SQL: &str = "SELECT id_hash FROM sessions";
-    match &app.db {
-        Db::Postgres(p) => sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await,
-        Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query_scalar::<_, String>(SQL).fetch_all(p).await
-        }
-    }
-    .expect("sessions")
+    app.side()
+        .await
+        .strings("SELECT id_hash FROM sessions")
+        .await
 }
 
 /// The kinds of the audit events about `user`, once every `expected` one is written (the writer

@@ -12,7 +12,6 @@ use axum::http::Uri;
 use axum::response::Response;
 use base64::Engine;
 use gptauth::client_metadata::{MAX_LIFETIME_SECONDS, MIN_LIFETIME_SECONDS};
-use gptauth::store::Db;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -210,17 +209,10 @@ async fn refused(app: &TestApp, id: &str, needle: &str) {
     );
 }
 
-/// Makes the stored copy of a document stale, as if its lifetime had passed.
+/// Makes the stored copy of a document stale: the server's clock moves past its lifetime.
 async fn expire(app: &TestApp, id: &str) {
-    let sql = "UPDATE clients SET metadata_expires_at = 0 WHERE client_id = $1";
-    match &app.db {
-        Db::Postgres(p) => sqlx::query(sql).bind(id).execute(p).await.map(|_| ()),
-        Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query(sql).bind(id).execute(p).await.map(|_| ())
-        }
-    }
-    .expect("expire the stored copy");
+    let left = stored_expiry(app, id).await - app.now();
+    app.advance(left.max(0) + 1);
 }
 
 async fn stored_expiry(app: &TestApp, id: &str) -> i64 {
@@ -443,7 +435,7 @@ async fn a_document_is_fetched_once_within_its_lifetime_and_again_after_it(app: 
         1,
         "the second authorization used the stored copy"
     );
-    let until = stored_expiry(&app, &id).await - gptauth::store::now();
+    let until = stored_expiry(&app, &id).await - app.now();
     assert!(
         (MIN_LIFETIME_SECONDS - 5..=MIN_LIFETIME_SECONDS).contains(&until),
         "{until}"
@@ -469,7 +461,7 @@ async fn a_document_is_fetched_once_within_its_lifetime_and_again_after_it(app: 
         ["https://app.example.com/new-callback"],
         "redirect URIs are replaced"
     );
-    let until = stored_expiry(&app, &id).await - gptauth::store::now();
+    let until = stored_expiry(&app, &id).await - app.now();
     assert!(
         (MAX_LIFETIME_SECONDS - 5..=MAX_LIFETIME_SECONDS).contains(&until),
         "max-age is capped: {until}"
@@ -715,10 +707,9 @@ async fn expired_metadata_clients_nobody_uses_are_purged_and_used_ones_kept(app:
         .get(&browser(), &authorize_url(&app, &unused, CALLBACK))
         .await;
     assert_eq!(status, StatusCode::FOUND, "{body}");
-    let now = gptauth::store::now();
     assert_eq!(
         app.db
-            .purge_unused_metadata_clients(now)
+            .purge_unused_metadata_clients(app.now())
             .await
             .expect("purge"),
         0,
@@ -728,7 +719,7 @@ async fn expired_metadata_clients_nobody_uses_are_purged_and_used_ones_kept(app:
     expire(&app, &unused).await;
     assert_eq!(
         app.db
-            .purge_unused_metadata_clients(now)
+            .purge_unused_metadata_clients(app.now())
             .await
             .expect("purge"),
         1

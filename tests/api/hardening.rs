@@ -484,7 +484,7 @@ async fn registration_takes_only_json_and_only_redirect_uris_that_mean_one_thing
 crate::both_backends!(registration_takes_only_json_and_only_redirect_uris_that_mean_one_thing);
 
 async fn a_refused_registration_leaves_a_single_use_token_unspent(app: TestApp) {
-    let now = gptauth::store::now();
+    let now = app.now();
     app.db
         .insert_initial_access_token(
             &gptauth::store::InitialAccessToken {

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 
 use gptauth::Application;
 use gptauth::config::Config;
-use gptauth::store::{Db, NewClient, NewUser};
+use gptauth::store::{Clock, Db, NewClient, NewUser};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use reqwest::StatusCode;
@@ -88,6 +88,17 @@ pub async fn spawn_app_on(
     database_url: &str,
     overrides: &[(&str, &str)],
 ) -> TestApp {
+    spawn_app_on_with_clock(backend, database_url, overrides, Clock::system()).await
+}
+
+/// `spawn_app_on` with the clock the instance reads: pass `app.db.clock().clone()` for a twin
+/// that keeps the time `app.advance` sets.
+pub async fn spawn_app_on_with_clock(
+    backend: Backend,
+    database_url: &str,
+    overrides: &[(&str, &str)],
+    clock: Clock,
+) -> TestApp {
     let database_url = database_url.to_string();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let port = listener.local_addr().expect("local addr").port();
@@ -102,7 +113,9 @@ pub async fn spawn_app_on(
         env.insert(k.to_string(), v.to_string());
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
-    let db = Db::connect(&config.database_url).await.expect("connect");
+    let db = Db::connect_with_clock(&config.database_url, clock)
+        .await
+        .expect("connect");
     let app = Application::build_with(config, db.clone(), listener)
         .await
         .expect("build app");
@@ -144,17 +157,102 @@ impl Callback {
     }
 }
 
-impl TestApp {
-    /// Runs one statement on the app's database, bypassing the server (to age rows, say).
-    pub async fn sql(&self, statement: &'static str) {
-        match &self.db {
-            Db::Postgres(p) => sqlx::query(statement).execute(p).await.map(|_| ()),
-            Db::Sqlite(s) => {
-                let p = s.readers.as_ref().expect("a file database");
-                sqlx::query(statement).execute(p).await.map(|_| ())
+/// A pool of the test's own on the app's database, beside the server's (whose `Db` is opaque):
+/// for reads the store has no method for, and rows in a shape no use of the server makes.
+/// To age rows, move the clock instead (`TestApp::advance`).
+pub enum Side {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl Side {
+    /// Runs one statement, binding `binds` as text in order.
+    pub async fn execute(&self, statement: &'static str, binds: &[&str]) {
+        match self {
+            Side::Postgres(p) => {
+                let mut q = sqlx::query(statement);
+                for b in binds {
+                    q = q.bind(b.to_string());
+                }
+                q.execute(p).await.map(|_| ())
+            }
+            Side::Sqlite(p) => {
+                let mut q = sqlx::query(statement);
+                for b in binds {
+                    q = q.bind(b.to_string());
+                }
+                q.execute(p).await.map(|_| ())
             }
         }
-        .expect("sql");
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+
+    /// The first column of every row, as text.
+    pub async fn strings(&self, query: &'static str) -> Vec<String> {
+        match self {
+            Side::Postgres(p) => sqlx::query_scalar(query).fetch_all(p).await,
+            Side::Sqlite(p) => sqlx::query_scalar(query).fetch_all(p).await,
+        }
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
+
+    /// A count (the first column of the one row), binding `binds` as text in order.
+    pub async fn count(&self, query: &'static str, binds: &[&str]) -> i64 {
+        match self {
+            Side::Postgres(p) => {
+                let mut q = sqlx::query_scalar(query);
+                for b in binds {
+                    q = q.bind(b.to_string());
+                }
+                q.fetch_one(p).await
+            }
+            Side::Sqlite(p) => {
+                let mut q = sqlx::query_scalar(query);
+                for b in binds {
+                    q = q.bind(b.to_string());
+                }
+                q.fetch_one(p).await
+            }
+        }
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+    }
+}
+
+impl TestApp {
+    /// A pool of the test's own on this app's database (see `Side`).
+    pub async fn side(&self) -> Side {
+        match self.backend {
+            Backend::Postgres => Side::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&self.database_url)
+                    .await
+                    .expect("a side connection"),
+            ),
+            Backend::Sqlite => Side::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect(&self.database_url)
+                    .await
+                    .expect("a side connection"),
+            ),
+        }
+    }
+
+    /// Runs one statement on the app's database, bypassing the server (a row in a shape no
+    /// use of the server makes; to age rows, `advance` the clock).
+    pub async fn sql(&self, statement: &'static str) {
+        self.side().await.execute(statement, &[]).await;
+    }
+
+    /// Unix seconds now, by the server's clock.
+    pub fn now(&self) -> i64 {
+        self.db.now()
+    }
+
+    /// Moves the server's clock `seconds` ahead: every expiry and age it decides moves with it.
+    pub fn advance(&self, seconds: i64) {
+        self.db.clock().advance(seconds);
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -91,7 +91,7 @@ async fn the_openid_scope_yields_an_rs256_id_token_with_nonce_auth_time_and_at_h
     let client = app.client().await;
     let user = app.user("ada@example.com").await;
     let browser = browser();
-    let before = gptauth::store::now();
+    let before = app.now();
     let cb = popup(
         &app,
         &browser,
@@ -109,10 +109,7 @@ async fn the_openid_scope_yields_an_rs256_id_token_with_nonce_auth_time_and_at_h
     assert_eq!(claims["sub"], user.to_string());
     assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
     let auth_time = claims["auth_time"].as_i64().expect("auth_time");
-    assert!(
-        auth_time >= before && auth_time <= gptauth::store::now(),
-        "{claims}"
-    );
+    assert!(auth_time >= before && auth_time <= app.now(), "{claims}");
     assert_eq!(
         claims["at_hash"],
         left_half_sha256(body["access_token"].as_str().expect("at"))

@@ -458,24 +458,15 @@ async fn crash_under_load(backend: Backend) {
     }
     const ORPHANS: &str = "SELECT COUNT(*) FROM refresh_tokens t \
         WHERE NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = t.family_id)";
-    let orphans: i64 = match &app.db {
-        gptauth::store::Db::Postgres(p) => sqlx::query_scalar(ORPHANS)
+    let side = app.side().await;
+    if let Side::Sqlite(p) = &side {
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
             .fetch_one(p)
             .await
-            .expect("count"),
-        gptauth::store::Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-                .fetch_one(p)
-                .await
-                .expect("integrity");
-            assert_eq!(check, "ok");
-            sqlx::query_scalar(ORPHANS)
-                .fetch_one(p)
-                .await
-                .expect("count")
-        }
-    };
+            .expect("integrity");
+        assert_eq!(check, "ok");
+    }
+    let orphans = side.count(ORPHANS, &[]).await;
     assert_eq!(orphans, 0);
     let _ = server.kill();
     let _ = server.wait();
@@ -560,27 +551,21 @@ async fn soak_64_users_full_cycle_against_postgres() {
          {refreshes} refreshes, 0 errors"
     );
     assert!(exchanges >= users as u64);
-    let gptauth::store::Db::Postgres(pool) = &app.db else {
-        unreachable!("postgres")
-    };
-    let families: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM refresh_families WHERE client_id = $1")
-            .bind(&client.id)
-            .fetch_one(pool)
-            .await
-            .expect("families");
-    let tokens: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
-         WHERE f.client_id = $1",
-    )
-    .bind(&client.id)
-    .fetch_one(pool)
-    .await
-    .expect("tokens");
-    let codes_left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_codes")
-        .fetch_one(pool)
-        .await
-        .expect("codes");
+    let side = app.side().await;
+    let families = side
+        .count(
+            "SELECT COUNT(*) FROM refresh_families WHERE client_id = $1",
+            &[&client.id],
+        )
+        .await;
+    let tokens = side
+        .count(
+            "SELECT COUNT(*) FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id \
+             WHERE f.client_id = $1",
+            &[&client.id],
+        )
+        .await;
+    let codes_left = side.count("SELECT COUNT(*) FROM auth_codes", &[]).await;
     assert_eq!(families as u64, exchanges, "one family per code exchanged");
     assert_eq!(
         tokens as u64,

@@ -97,7 +97,7 @@ impl ChatGpt {
 
     /// Claims as ChatGPT would send them to `app`'s token endpoint.
     fn claims(&self, app: &TestApp) -> Value {
-        let now = gptauth::store::now();
+        let now = app.now();
         json!({
             "iss": self.id, "sub": self.id, "aud": app.url("/oauth/token"),
             "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
@@ -155,7 +155,7 @@ async fn code_as(
 
 /// An assertion for `client_id` at `app`'s token endpoint, signed with `key`.
 fn assertion_for(app: &TestApp, client_id: &str, key: &Key) -> String {
-    let now = gptauth::store::now();
+    let now = app.now();
     key.sign(&json!({
         "iss": client_id, "sub": client_id, "aud": app.url("/oauth/token"),
         "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string(),
@@ -544,7 +544,7 @@ async fn forged_expired_misaddressed_and_replayed_assertions_are_refused(app: Te
     app.user("ada@example.com").await;
     let chatgpt = ChatGpt::start().await;
     let (code, verifier) = chatgpt.code(&app).await;
-    let now = gptauth::store::now();
+    let now = app.now();
     let with = |field: &str, value: Value| {
         let mut claims = chatgpt.claims(&app);
         claims[field] = value;
@@ -969,7 +969,7 @@ async fn a_document_naming_keys_on_another_host_or_only_unsupported_methods_is_r
             body.contains("jwks_uri must be an https URL on the document"),
             "{case}: {body}"
         );
-        sqlx_expire(&app, &chatgpt.id).await;
+        expire(&app, &chatgpt.id).await;
     }
     let mut doc = chatgpt.document();
     doc["token_endpoint_auth_method"] = json!("tls_client_auth");
@@ -1000,17 +1000,13 @@ crate::both_backends_with!(
     a_document_naming_keys_on_another_host_or_only_unsupported_methods_is_refused,
 );
 
-/// Makes the stored copy of a document stale.
-async fn sqlx_expire(app: &TestApp, id: &str) {
-    let sql = "UPDATE clients SET metadata_expires_at = 0 WHERE client_id = $1";
-    match &app.db {
-        gptauth::store::Db::Postgres(p) => sqlx::query(sql).bind(id).execute(p).await.map(|_| ()),
-        gptauth::store::Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query(sql).bind(id).execute(p).await.map(|_| ())
-        }
+/// Makes the stored copy of a document, if there is one, stale: the server's clock moves past
+/// its lifetime.
+async fn expire(app: &TestApp, id: &str) {
+    let stored = app.db.client(id).await.expect("query");
+    if let Some(until) = stored.and_then(|c| c.metadata_expires_at) {
+        app.advance((until - app.now()).max(0) + 1);
     }
-    .expect("expire the stored copy");
 }
 
 /// Two instances on one Postgres: an assertion used at one is refused at the other.

@@ -393,20 +393,19 @@ async fn registrations_unused_for_30_days_are_swept(app: TestApp) {
         json!({ "redirect_uris": [CHATGPT_OPENAI], "client_name": "idle" }),
     )
     .await;
-    let (_, fresh) = register(
-        &app,
-        json!({ "redirect_uris": [CHATGPT_OPENAI], "client_name": "fresh" }),
-    )
-    .await;
     let operator = app.client().await;
     app.user("ada@example.com").await;
+    app.advance(31 * 86400);
     let used_client = TestClient {
         id: used["client_id"].as_str().expect("id").into(),
         secret: used["client_secret"].as_str().expect("secret").into(),
     };
     app.tokens_for(&used_client, "ada@example.com").await;
-    app.sql("UPDATE clients SET created_at = created_at - 31 * 86400 WHERE name <> 'fresh'")
-        .await;
+    let (_, fresh) = register(
+        &app,
+        json!({ "redirect_uris": [CHATGPT_OPENAI], "client_name": "fresh" }),
+    )
+    .await;
     let state = app.state.as_ref().expect("state");
     assert_eq!(
         gptauth::app::upkeep::sweep_abandoned_registrations(state).await,
@@ -476,7 +475,7 @@ async fn the_token_policy_asks_for_a_live_initial_access_token(app: TestApp) {
             Some("Bearer error=\"invalid_token\"".to_string())
         )
     );
-    let now = gptauth::store::now();
+    let now = app.now();
     for (value, expires_at, uses_left) in [
         ("one-use", now + 600, Some(1)),
         ("expired", now - 1, None),

@@ -382,24 +382,7 @@ async fn an_idle_session_expires(app: TestApp) {
         PASSWORD,
     )
     .await;
-    let stale = gptauth::store::now() - gptauth::app::sessions::IDLE_SECONDS - 1;
-    match &app.db {
-        gptauth::store::Db::Postgres(p) => {
-            sqlx::query("UPDATE sessions SET last_seen_at = $1")
-                .bind(stale)
-                .execute(p)
-                .await
-                .expect("age");
-        }
-        gptauth::store::Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query("UPDATE sessions SET last_seen_at = $1")
-                .bind(stale)
-                .execute(p)
-                .await
-                .expect("age");
-        }
-    }
+    app.advance(gptauth::app::sessions::IDLE_SECONDS + 1);
     let (_, location, _) = app
         .get(
             &browser,
@@ -484,17 +467,7 @@ async fn the_audit_trail_records_security_events_without_secrets(app: TestApp) {
     let (status, _) = app.refresh(&client, true, &old).await;
     assert_eq!(status, StatusCode::OK);
     // Force the rotated token out of its grace window, then reuse it.
-    const AGE: &str =
-        "UPDATE refresh_tokens SET rotated_at = rotated_at - 3600 WHERE rotated_at IS NOT NULL";
-    match &app.db {
-        gptauth::store::Db::Postgres(p) => {
-            sqlx::query(AGE).execute(p).await.expect("age");
-        }
-        gptauth::store::Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query(AGE).execute(p).await.expect("age");
-        }
-    }
+    app.advance(3600);
     let (status, _) = app.refresh(&client, true, &old).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     try_login(&app, &client, "ada@example.com", "wrong password!").await;
@@ -541,42 +514,16 @@ async fn expired_codes_and_dead_refresh_tokens_are_swept(app: TestApp) {
     )
     .await;
     let tokens = app.tokens_for(&client, "ada@example.com").await;
-    match &app.db {
-        gptauth::store::Db::Postgres(p) => {
-            sqlx::query("UPDATE auth_codes SET expires_at = 0")
-                .execute(p)
-                .await
-                .expect("age");
-            sqlx::query("UPDATE refresh_tokens SET expires_at = 0")
-                .execute(p)
-                .await
-                .expect("age");
-            sqlx::query("UPDATE refresh_families SET created_at = 0")
-                .execute(p)
-                .await
-                .expect("age");
-        }
-        gptauth::store::Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query("UPDATE auth_codes SET expires_at = 0")
-                .execute(p)
-                .await
-                .expect("age");
-            sqlx::query("UPDATE refresh_tokens SET expires_at = 0")
-                .execute(p)
-                .await
-                .expect("age");
-            sqlx::query("UPDATE refresh_families SET created_at = 0")
-                .execute(p)
-                .await
-                .expect("age");
-        }
-    }
+    // Past the codes' lifetime (the default, 60 s), within the access token's (which the
+    // spent code's record keeps to)...
+    app.advance(60 + 1);
     assert_eq!(
         app.db.purge_expired_codes().await.expect("purge"),
         1,
         "the unredeemed code"
     );
+    // ...and past the refresh tokens' (the default, 90 days).
+    app.advance(7_776_000);
     assert_eq!(
         app.db.purge_dead_refresh_families().await.expect("purge"),
         2,

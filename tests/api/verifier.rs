@@ -202,22 +202,26 @@ async fn a_rotated_key_is_fetched_once_and_old_tokens_keep_verifying_until_it_le
         .await
         .expect("tokens of the retired key still verify");
     // Once every token of the retired key has expired, it leaves the JWKS.
-    match &app.db {
-        gptauth::store::Db::Postgres(p) => {
-            sqlx::query("UPDATE signing_keys SET retired_at = 1 WHERE retired_at IS NOT NULL")
-                .execute(p)
-                .await
-                .expect("age");
-        }
-        gptauth::store::Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query("UPDATE signing_keys SET retired_at = 1 WHERE retired_at IS NOT NULL")
-                .execute(p)
-                .await
-                .expect("age");
-        }
-    }
     let state = app.state.as_ref().expect("state");
+    // A minute before the last of its tokens expires (plus the 300 s of skew allowed)…
+    app.advance(state.config.access_token_ttl + 300 - 60);
+    state
+        .keys
+        .reload(&state.db, state.config.access_token_ttl)
+        .await
+        .expect("reload");
+    let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        jwks["keys"].as_array().map(Vec::len),
+        Some(3),
+        "not before the last of its tokens has expired"
+    );
+    app.advance(61);
     state
         .keys
         .reload(&state.db, state.config.access_token_ttl)
@@ -424,10 +428,11 @@ crate::both_backends_with!(&[("GPTAUTH_ACCESS_TOKEN_TTL", "3")]; an_expired_toke
 
 async fn the_key_rotates_on_schedule_once_across_instances(app: TestApp) {
     let state = app.state.as_ref().expect("state").clone();
-    let other = spawn_app_on(
+    let other = spawn_app_on_with_clock(
         app.backend,
         &app.database_url,
         &[("GPTAUTH_KEY_ROTATION_DAYS", "30")],
+        app.db.clock().clone(),
     )
     .await;
     let other_state = other.state.as_ref().expect("state").clone();
@@ -440,21 +445,7 @@ async fn the_key_rotates_on_schedule_once_across_instances(app: TestApp) {
         0,
         "fresh keys are not due"
     );
-    match &app.db {
-        gptauth::store::Db::Postgres(p) => {
-            sqlx::query("UPDATE signing_keys SET created_at = created_at - 31 * 86400")
-                .execute(p)
-                .await
-                .expect("age");
-        }
-        gptauth::store::Db::Sqlite(s) => {
-            let p = s.readers.as_ref().expect("a file database");
-            sqlx::query("UPDATE signing_keys SET created_at = created_at - 31 * 86400")
-                .execute(p)
-                .await
-                .expect("age");
-        }
-    }
+    app.advance(31 * 86400);
     let old_kid = state
         .keys
         .current()

@@ -32,6 +32,12 @@ macro_rules! both_backends {
     };
 }
 
+/// A raw pool on a test's database (see `TestDb::side`).
+pub enum Side {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
 /// A migrated database of its own.
 pub struct TestDb {
     pub url: String,
@@ -54,14 +60,32 @@ impl TestDb {
             .expect("connect a second handle")
     }
 
+    /// A pool of the test's own on this database, beside the store's (whose `Db` is opaque):
+    /// for reads the store has no method for.
+    pub async fn side(&self) -> Side {
+        match self.db.backend() {
+            "postgres" => Side::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&self.url)
+                    .await
+                    .expect("a side connection"),
+            ),
+            _ => Side::Sqlite(
+                sqlx::sqlite::SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect(&self.url)
+                    .await
+                    .expect("a side connection"),
+            ),
+        }
+    }
+
     /// Runs a query returning one integer (a `COUNT(*)`, say), bypassing the store.
     pub async fn count(&self, sql: &'static str) -> i64 {
-        match &self.db {
-            Db::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
-            Db::Sqlite(s) => {
-                let p = s.readers.as_ref().expect("a file database");
-                sqlx::query_scalar(sql).fetch_one(p).await
-            }
+        match self.side().await {
+            Side::Postgres(p) => sqlx::query_scalar(sql).fetch_one(&p).await,
+            Side::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(&p).await,
         }
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }

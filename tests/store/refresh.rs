@@ -5,7 +5,7 @@
 use gptauth::store::{Db, NewRefreshFamily, Rotation, now};
 use uuid::Uuid;
 
-use crate::kit::{TestDb, race};
+use crate::kit::{Side, TestDb, race};
 
 const DAY: i64 = 86_400;
 
@@ -59,12 +59,9 @@ impl TestDb {
     async fn family_tokens(&self, family: Uuid) -> Vec<String> {
         let sql = "SELECT token_hash FROM refresh_tokens WHERE family_id = $1 \
                    ORDER BY created_at, token_hash";
-        match &self.db {
-            Db::Postgres(p) => sqlx::query_scalar(sql).bind(family).fetch_all(p).await,
-            Db::Sqlite(s) => {
-                let p = s.readers.as_ref().expect("a file database");
-                sqlx::query_scalar(sql).bind(family).fetch_all(p).await
-            }
+        match self.side().await {
+            Side::Postgres(p) => sqlx::query_scalar(sql).bind(family).fetch_all(&p).await,
+            Side::Sqlite(p) => sqlx::query_scalar(sql).bind(family).fetch_all(&p).await,
         }
         .expect("family tokens")
     }

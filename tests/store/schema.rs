@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use gptauth::store::Db;
+use sqlx::{PgPool, SqlitePool};
 
-use crate::kit::{Backend, TestDb};
+use crate::kit::{Backend, Side, TestDb};
 
 /// sqlx's bookkeeping, not part of the schema.
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
@@ -31,11 +31,7 @@ struct Schema {
 /// an index listed here may be missing from, or differ on, either side.
 const KNOWN_INDEX_DIFFERENCES: &[&str] = &[];
 
-async fn sqlite_schema(db: &Db) -> Schema {
-    let Db::Sqlite(pools) = db else {
-        panic!("not SQLite")
-    };
-    let p = pools.readers.as_ref().expect("a file database");
+async fn sqlite_schema(p: &SqlitePool) -> Schema {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
          AND name <> $1 ORDER BY name",
@@ -90,10 +86,7 @@ async fn sqlite_schema(db: &Db) -> Schema {
     schema
 }
 
-async fn postgres_schema(db: &Db) -> Schema {
-    let Db::Postgres(p) = db else {
-        panic!("not Postgres")
-    };
+async fn postgres_schema(p: &PgPool) -> Schema {
     let mut schema = Schema::default();
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.table_name::text, c.column_name::text FROM information_schema.columns c \
@@ -158,8 +151,14 @@ async fn sqlite_and_postgres_have_the_same_tables_columns_and_indexes() {
         return; // Postgres unreachable outside CI: warned about already.
     };
     let sqlite = TestDb::fresh(Backend::Sqlite).await.expect("sqlite");
-    let lite = sqlite_schema(&sqlite.db).await;
-    let pg = postgres_schema(&postgres.db).await;
+    let Side::Sqlite(lite_pool) = sqlite.side().await else {
+        panic!("not SQLite")
+    };
+    let Side::Postgres(pg_pool) = postgres.side().await else {
+        panic!("not Postgres")
+    };
+    let lite = sqlite_schema(&lite_pool).await;
+    let pg = postgres_schema(&pg_pool).await;
 
     // Guards against a query that sees nothing (and so agrees with anything).
     assert!(
@@ -183,17 +182,13 @@ async fn sqlite_and_postgres_have_the_same_tables_columns_and_indexes() {
 
     // The comparison sees a difference when there is one: an index and a column that only
     // SQLite has.
-    let Db::Sqlite(pools) = &sqlite.db else {
-        unreachable!()
-    };
-    let p = pools.readers.as_ref().expect("a file database");
     for probe in [
         "CREATE INDEX parity_probe ON users (name)",
         "ALTER TABLE sessions ADD COLUMN parity_probe TEXT",
     ] {
-        sqlx::query(probe).execute(p).await.expect("probe");
+        sqlx::query(probe).execute(&lite_pool).await.expect("probe");
     }
-    let problems = differences(&sqlite_schema(&sqlite.db).await, &pg);
+    let problems = differences(&sqlite_schema(&lite_pool).await, &pg);
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
         problems[0].starts_with("columns of sessions differ"),

@@ -71,7 +71,7 @@ async fn authorize(req: &HttpRequest, state: &AppState, raw: &[u8]) -> HttpRespo
         },
         None => None,
     };
-    let now = crate::store::now();
+    let now = state.db.now();
     let (signed_in, fresh_login) = match session {
         None => (None, false),
         Some(s)

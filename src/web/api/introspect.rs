@@ -38,7 +38,7 @@ pub async fn post(
             crate::oauth::OAuthError::invalid_client("public clients cannot introspect").into(),
         );
     }
-    let now = crate::store::now();
+    let now = state.db.now();
     // A token whose user was disabled or deleted, or whose client was deleted, is not active.
     let (user, client_id, issued_at) = match &presented {
         Presented::Access(claims) => (

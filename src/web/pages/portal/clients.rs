@@ -274,7 +274,7 @@ async fn client_page(
         Ok(c) => c,
         Err(resp) => return resp,
     };
-    let today = crate::store::now() / 86_400 * 86_400;
+    let today = state.db.now() / 86_400 * 86_400;
     let since = today - (DAYS - 1) * 86_400;
     let activity = state.db.client_activity(&client.client_id, since).await;
     let errors = state.db.client_errors(&client.client_id, 10).await;
