@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod setup;
 pub mod throttle;
 pub mod upkeep;
+pub mod users;
 
 use std::sync::Arc;
 

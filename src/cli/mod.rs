@@ -5,12 +5,10 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
-use crate::app::hasher::hash_blocking;
 use crate::config::Config;
-use crate::domain::{Email, Password};
-use crate::store::{AuditEvent, Db, NewUser, StoreError};
+use crate::domain::{DisplayName, Email, Password};
+use crate::store::{AuditEvent, Db};
 use crate::tokens;
 use crate::web::server::Application;
 
@@ -190,26 +188,19 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
                 password.unwrap_or_default()
             };
             let password = Password::parse(&raw).map_err(|e| anyhow::anyhow!("password: {e}"))?;
-            let hash =
-                tokio::task::spawn_blocking(move || hash_blocking(password.expose())).await??;
-            let id = Uuid::now_v7();
-            let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-            match db
-                .insert_user(&NewUser {
-                    id,
-                    email: email.as_ref(),
-                    name,
-                    password_hash: &hash,
-                    is_admin: admin,
-                })
-                .await
-            {
-                Ok(()) => {}
-                Err(StoreError::Duplicate) => {
-                    bail!("a user with the e-mail {email} exists already")
-                }
-                Err(e) => return Err(e.into()),
-            }
+            let name = DisplayName::parse(name.as_deref().unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("--name: {e}"))?;
+            let app = context::app(db, config).await?;
+            let account = crate::app::users::NewAccount {
+                email: email.clone(),
+                name: name.clone(),
+                password,
+                admin,
+            };
+            let created = crate::app::users::create(&app, account, "by an operator").await;
+            app.audit.flush().await;
+            let id = created?;
+            let name = name.as_ref().map(AsRef::<str>::as_ref);
             let out = json!({ "id": id, "email": email.as_ref(), "name": name, "admin": admin });
             if json {
                 print_json(&out);
@@ -253,9 +244,10 @@ async fn user(db: &Db, config: &Config, cmd: UserCommand) -> anyhow::Result<()> 
         }
         UserCommand::Disable { email } => {
             let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-            if !db.disable_user(email.as_ref()).await? {
-                bail!("no user with the e-mail {email}");
-            }
+            let app = context::app(db, config).await?;
+            let disabled = crate::app::users::disable(&app, &email, "by an operator").await;
+            app.audit.flush().await;
+            disabled?;
             println!("disabled {email}");
             Ok(())
         }

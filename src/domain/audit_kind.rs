@@ -75,6 +75,8 @@ kinds! {
     RefreshTokenRevoked => "refresh_token_revoked",
     TokenIssued => "token_issued",
     TokenRefreshed => "token_refreshed",
+    UserCreated => "user_created",
+    UserDisabled => "user_disabled",
     UserSignedUp => "user_signed_up",
 }
 

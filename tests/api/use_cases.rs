@@ -1,5 +1,5 @@
-//! The client use cases behave the same from every adapter: what the CLI does obeys the portal's
-//! rules and lands in the audit trail.
+//! The client and user use cases behave the same from every adapter: what the CLI does obeys
+//! the portal's rules and lands in the audit trail.
 
 use serde_json::Value;
 
@@ -110,7 +110,68 @@ async fn the_cli_does_not_remove_a_clients_last_redirect_uri(app: TestApp) {
     assert_eq!(shown["redirect_uris"], serde_json::json!([CHATGPT_OPENAI]));
 }
 
+async fn the_clis_user_changes_are_audited(app: TestApp) {
+    let created = ok_json(&gptauth(
+        &app,
+        &[
+            "user",
+            "create",
+            "--email",
+            "grace@example.com",
+            "--name",
+            "Grace",
+            "--password-stdin",
+            "--json",
+        ],
+        Some(PASSWORD),
+    ));
+    let id = created["id"].as_str().expect("id").to_string();
+    assert!(
+        gptauth(
+            &app,
+            &["user", "disable", "--email", "grace@example.com"],
+            None
+        )
+        .status
+        .success()
+    );
+    let events = ok_json(&gptauth(&app, &["audit", "--json"], None));
+    let of_grace: Vec<&str> = events
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter(|e| e["user_id"] == id.as_str())
+        .map(|e| e["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert!(of_grace.contains(&"user_created"), "{events}");
+    assert!(of_grace.contains(&"user_disabled"), "{events}");
+    // The same name rule as sign-up's: at most 100 characters.
+    let long = "x".repeat(101);
+    let out = gptauth(
+        &app,
+        &[
+            "user",
+            "create",
+            "--email",
+            "long@example.com",
+            "--name",
+            &long,
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+    );
+    assert!(!out.status.success());
+    assert!(
+        app.db
+            .user_by_email("long@example.com")
+            .await
+            .expect("query")
+            .is_none()
+    );
+}
+
 crate::both_backends!(
+    the_clis_user_changes_are_audited,
     the_clis_client_changes_are_audited,
     a_client_the_cli_creates_obeys_the_portals_redirect_limit,
     the_cli_does_not_remove_a_clients_last_redirect_uri,
