@@ -103,11 +103,12 @@ impl std::fmt::Display for ApiError {
 }
 
 /// The status of each code: RFC 6749 §5.2 (400, `invalid_client` 401), RFC 6750 §3.1
-/// (`invalid_token` 401, `insufficient_scope` 403), and the server's own failures.
+/// (`invalid_token` 401, `insufficient_scope` 403), a refusal of the whole endpoint
+/// (`access_denied` 403: registration closed), and the server's own failures.
 pub const fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-        ErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
+        ErrorCode::InsufficientScope | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,

@@ -2,8 +2,8 @@
 //! its management protocol (RFC 7592) at `/oauth/register/{client_id}`: read, update and delete
 //! with the registration access token handed out at registration.
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -12,34 +12,42 @@ use crate::config::RegistrationPolicy;
 use crate::crypto;
 use crate::domain::ClientId;
 use crate::domain::alg_name;
-use crate::oauth::OAuthError;
 use crate::oauth::registration::{self, Registration, method_of};
+use crate::oauth::{ErrorCode, OAuthError};
 use crate::store::ClientRecord;
-use crate::web::api::bearer::{bearer_token, refuse as challenge};
+use crate::web::api::bearer::bearer_token;
 use crate::web::api::docs::{ClientInformation, ClientMetadataRequest, RegistrationError};
+use crate::web::errors::{ApiError, unavailable_json};
 use crate::web::state::AppState;
 
-/// An RFC 7591 §3.2.2 error.
-fn refuse(error: &OAuthError) -> HttpResponse {
-    HttpResponse::BadRequest()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": error.code.as_str(), "error_description": error.description }))
+/// An RFC 7591 §3.2.2 error, in the one JSON error shape (`web::errors`).
+fn refuse(error: OAuthError) -> HttpResponse {
+    ApiError::Json(error).error_response()
 }
 
-fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %e, "registration storage failed");
-    HttpResponse::ServiceUnavailable().json(json!({ "error": "temporarily_unavailable" }))
+/// A registration access token that is missing (`None`) or refused (RFC 7592 §3, RFC 6750
+/// §3.1).
+fn bad_token(error: Option<OAuthError>) -> HttpResponse {
+    match error {
+        Some(e) => ApiError::bearer(e),
+        None => ApiError::no_bearer(),
+    }
+    .error_response()
+}
+
+fn invalid_token() -> HttpResponse {
+    bad_token(Some(ErrorCode::InvalidToken.with("")))
 }
 
 /// A refused registration or update as its response.
 fn respond(error: RegisterError) -> HttpResponse {
     match error {
-        RegisterError::Refused(e) => refuse(&e),
-        RegisterError::InvalidToken => {
-            challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"")
+        RegisterError::Refused(e) => refuse(e),
+        RegisterError::InvalidToken => invalid_token(),
+        RegisterError::Vanished => {
+            unavailable_json("the registered client vanished").error_response()
         }
-        RegisterError::Vanished => unavailable("the registered client vanished"),
-        RegisterError::Store(e) => unavailable(e),
+        RegisterError::Store(e) => unavailable_json(e).error_response(),
     }
 }
 
@@ -112,20 +120,19 @@ fn created(body: Value) -> HttpResponse {
 pub async fn post(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
     match state.config.registration {
         RegistrationPolicy::Closed => {
-            return HttpResponse::build(StatusCode::FORBIDDEN).json(json!({
-                "error": "access_denied",
-                "error_description": "dynamic registration is closed on this server",
-            }));
+            return refuse(
+                ErrorCode::AccessDenied.with("dynamic registration is closed on this server"),
+            );
         }
         // RFC 7591 §3: an initial access token, presented as a bearer token (RFC 6750).
         RegistrationPolicy::Token if bearer_token(&req).is_none() => {
-            return challenge(StatusCode::UNAUTHORIZED, "Bearer");
+            return bad_token(None);
         }
         RegistrationPolicy::Token | RegistrationPolicy::Open => {}
     }
     let registration = match read_document(&req, &body) {
         Ok(r) => r,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse(e),
     };
     let initial_access_token = match state.config.registration {
         RegistrationPolicy::Token => Some(bearer_token(&req).unwrap_or_default()),
@@ -151,12 +158,16 @@ async fn managed(
     state: &AppState,
     client_id: &str,
 ) -> Result<ClientRecord, HttpResponse> {
-    let invalid = || challenge(StatusCode::UNAUTHORIZED, "Bearer error=\"invalid_token\"");
+    let invalid = invalid_token;
     let Some(token) = bearer_token(req) else {
-        return Err(challenge(StatusCode::UNAUTHORIZED, "Bearer"));
+        return Err(bad_token(None));
     };
     let client = match ClientId::parse(client_id) {
-        Ok(id) => state.db.client(id.as_ref()).await.map_err(unavailable)?,
+        Ok(id) => state
+            .db
+            .client(id.as_ref())
+            .await
+            .map_err(|e| unavailable_json(e).error_response())?,
         Err(_) => None,
     };
     let Some(client) = client else {
@@ -231,7 +242,7 @@ pub async fn update(
     };
     let registration = match read_document(&req, &body) {
         Ok(r) => r,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse(e),
     };
     let method = registration.method;
     match clients::update(&state, &client, registration).await {
@@ -271,7 +282,7 @@ pub async fn delete(
     match clients::delete(&state, Actor::Registrant, &client.client_id).await {
         // Deleted meanwhile: gone all the same.
         Ok(()) | Err(ClientError::NotFound(_)) => {}
-        Err(e) => return unavailable(e),
+        Err(e) => return unavailable_json(e).error_response(),
     }
     HttpResponse::NoContent()
         .insert_header((header::CACHE_CONTROL, "no-store"))
