@@ -5,13 +5,13 @@ use actix_web::http::{StatusCode, header};
 
 use crate::oauth::{ErrorCode, OAuthError};
 
-use super::respond as render;
+use super::respond;
 
 /// A form that could not be read (missing field, bad encoding, too large): a page, not a bare
 /// text error.
 pub fn bad_form(err: &actix_web::error::UrlencodedError) -> HttpResponse {
     tracing::info!(error = %err, "unreadable form");
-    render::error_page(
+    respond::error_page(
         StatusCode::BAD_REQUEST,
         "Invalid form",
         "The form could not be read. Go back, reload the page and try again.".into(),
@@ -21,7 +21,7 @@ pub fn bad_form(err: &actix_web::error::UrlencodedError) -> HttpResponse {
 /// A query string that could not be read.
 pub fn bad_query(err: &actix_web::error::QueryPayloadError) -> HttpResponse {
     tracing::info!(error = %err, "unreadable query string");
-    render::error_page(
+    respond::error_page(
         StatusCode::BAD_REQUEST,
         "Invalid request",
         "The address could not be read.".into(),
@@ -31,7 +31,7 @@ pub fn bad_query(err: &actix_web::error::QueryPayloadError) -> HttpResponse {
 /// The page for a storage failure: logged, and the person is asked to try again.
 pub fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %e, "storage failed");
-    render::error_page(
+    respond::error_page(
         StatusCode::SERVICE_UNAVAILABLE,
         "Temporarily unavailable",
         "The sign-in service could not reach its database. Please try again in a moment.".into(),
@@ -181,7 +181,7 @@ pub fn error_redirect(
     issuer: &str,
 ) -> HttpResponse {
     let Ok(mut url) = url::Url::parse(redirect_uri) else {
-        return render::error_page(
+        return respond::error_page(
             StatusCode::BAD_REQUEST,
             "Invalid sign-in request",
             error.description.clone(),
